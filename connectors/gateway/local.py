@@ -1,0 +1,116 @@
+"""The embedded gateway: a deny list in the irflow store, and the check a request passes through.
+
+It is a small real component, not a flipped row: `check()` is what `irflow gateway check` and the demo's
+"request from the attacker" use, and it refuses a blocked key or end user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from irflow.connectors.outcome import Outcome, PlannedCall
+from irflow.models import utcnow
+from irflow.store.engine import Database
+from irflow.store.tables import GatewayBlockRow
+
+KEY, USER = "key", "user"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+
+class _DenyList:
+    """The twin's state: which keys and end users the embedded gateway refuses."""
+
+    system = "local"
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def state(self, kind: str, value: str) -> dict[str, object]:
+        with self._db.tx() as s:
+            row = s.get(GatewayBlockRow, (kind, value))
+            return {"blocked": bool(row and row.blocked), "deleted": bool(row and row.reason == "deleted")}
+
+    def set(self, kind: str, value: str, *, blocked: bool, reason: str, op: str, dry_run: bool) -> Outcome:
+        call = PlannedCall(self.system, f"{op} {kind}", {kind: value})
+        before = self.state(kind, value)
+        wanted = {"blocked": blocked, "deleted": reason == "deleted"}
+        if dry_run or before == wanted:
+            detail = "dry run" if dry_run else f"already {reason}"
+            return Outcome(call, before, before, changed=False, dry_run=dry_run, detail=detail)
+        with self._db.tx() as s:
+            row = s.get(GatewayBlockRow, (kind, value))
+            if row is None:
+                s.add(GatewayBlockRow(kind=kind, value=value, blocked=blocked, reason=reason, updated_at=utcnow()))
+            else:
+                row.blocked, row.reason, row.updated_at = blocked, reason, utcnow()
+        return Outcome(call, before, self.state(kind, value), changed=True)
+
+
+class LocalKeys:
+    """KeyRevoker of the embedded gateway."""
+
+    system = "local"
+
+    def __init__(self, deny: _DenyList) -> None:
+        self._deny = deny
+
+    def info(self, key: str) -> dict[str, object]:
+        return self._deny.state(KEY, key)
+
+    def block(self, key: str, *, dry_run: bool = False) -> Outcome:
+        return self._deny.set(KEY, key, blocked=True, reason="blocked", op="block", dry_run=dry_run)
+
+    def unblock(self, key: str, *, dry_run: bool = False) -> Outcome:
+        return self._deny.set(KEY, key, blocked=False, reason="unblocked", op="unblock", dry_run=dry_run)
+
+    def delete(self, key: str, *, dry_run: bool = False) -> Outcome:
+        return self._deny.set(KEY, key, blocked=True, reason="deleted", op="delete", dry_run=dry_run)
+
+
+class LocalUsers:
+    """UserBlocker of the embedded gateway (end users of an AI app, as LiteLLM's /customer/block)."""
+
+    system = "local"
+
+    def __init__(self, deny: _DenyList) -> None:
+        self._deny = deny
+
+    def info(self, user: str) -> dict[str, object]:
+        return self._deny.state(USER, user)
+
+    def suspend(self, user: str, *, dry_run: bool = False) -> Outcome:
+        return self._deny.set(USER, user, blocked=True, reason="suspended", op="suspend", dry_run=dry_run)
+
+    def unsuspend(self, user: str, *, dry_run: bool = False) -> Outcome:
+        return self._deny.set(USER, user, blocked=False, reason="unsuspended", op="unsuspend", dry_run=dry_run)
+
+    def revoke_sessions(self, user: str, *, dry_run: bool = False) -> Outcome:
+        call = PlannedCall(self.system, "revoke sessions", {USER: user})
+        state = self._deny.state(USER, user)
+        return Outcome(call, state, state, changed=False, dry_run=dry_run,
+                       detail="the embedded gateway keeps no sessions; nothing to revoke")
+
+
+class LocalGateway:
+    """The embedded gateway twin: its key and user controls, and the check every request passes."""
+
+    system = "local"
+
+    def __init__(self, db: Database) -> None:
+        deny = _DenyList(db)
+        self._deny = deny
+        self.keys = LocalKeys(deny)
+        self.users = LocalUsers(deny)
+
+    def check(self, *, key: str | None = None, user: str | None = None) -> Decision:
+        """Would the gateway let this request through?"""
+        if key and self._deny.state(KEY, key)["blocked"]:
+            return Decision(False, "api key is blocked")
+        if user and self._deny.state(USER, user)["blocked"]:
+            return Decision(False, "end user is blocked")
+        return Decision(True, "allowed")

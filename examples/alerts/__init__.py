@@ -1,0 +1,1 @@
+"""Sample alerts for `irflow demo` (data); this file makes the folder ship in the wheel."""

@@ -1,0 +1,93 @@
+"""The action catalog: every `<capability>.<verb>` a playbook step may name, with its metadata and inverse.
+
+Policy lives here, not in playbooks: irreversible or high-impact actions always need approval, and a
+playbook can only tighten that (`requires_approval: true`), never loosen it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from irflow.connectors.outcome import Outcome, PlannedCall
+
+if TYPE_CHECKING:
+    from irflow.systems import Systems
+
+
+class Impact(StrEnum):
+    low = "low"
+    high = "high"
+
+
+Executor = Callable[["Systems", str, dict[str, str], bool], Outcome]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    title: str
+    description: str
+    capability: str
+    target_arg: str
+    reversible: bool
+    impact: Impact
+    inverse: str | None
+    run: Executor
+
+    @property
+    def needs_approval_by_policy(self) -> bool:
+        return not self.reversible or self.impact is Impact.high
+
+
+def _keys(verb: str) -> Executor:
+    def run(systems: Systems, system: str, args: dict[str, str], dry_run: bool) -> Outcome:
+        return getattr(systems.key_revoker(system), verb)(args["key"], dry_run=dry_run)
+
+    return run
+
+
+def _users(verb: str) -> Executor:
+    def run(systems: Systems, system: str, args: dict[str, str], dry_run: bool) -> Outcome:
+        return getattr(systems.user_blocker(system), verb)(args["user"], dry_run=dry_run)
+
+    return run
+
+
+def _manual(systems: Systems, system: str, args: dict[str, str], dry_run: bool) -> Outcome:
+    call = PlannedCall("human", "manual task", {"task": args.get("task", "")})
+    return Outcome(call, {}, {}, changed=False, dry_run=dry_run, detail="assigned to the responders")
+
+
+CATALOG: dict[str, ActionSpec] = {
+    spec.name: spec
+    for spec in (
+        ActionSpec("keys.block", "Block API key", "Deny every request made with the key at the gateway.",
+                   "keys", "key", True, Impact.low, "keys.unblock", _keys("block")),
+        ActionSpec("keys.unblock", "Unblock API key", "Let the key through the gateway again.",
+                   "keys", "key", True, Impact.low, "keys.block", _keys("unblock")),
+        ActionSpec("keys.delete", "Delete API key", "Delete the key for good; it cannot be restored.",
+                   "keys", "key", False, Impact.high, None, _keys("delete")),
+        ActionSpec("users.suspend", "Suspend user", "Refuse the end user's requests (or suspend the account).",
+                   "users", "user", True, Impact.low, "users.unsuspend", _users("suspend")),
+        ActionSpec("users.unsuspend", "Unsuspend user", "Let the user back in.",
+                   "users", "user", True, Impact.low, "users.suspend", _users("unsuspend")),
+        ActionSpec("users.revoke_sessions", "Revoke sessions", "Sign the user out everywhere.",
+                   "users", "user", False, Impact.low, None, _users("revoke_sessions")),
+        ActionSpec("manual.task", "Manual task", "A tracked human step from the runbook.",
+                   "manual", "task", True, Impact.low, None, _manual),
+    )
+}
+
+
+class UnknownAction(KeyError):
+    pass
+
+
+def get(name: str) -> ActionSpec:
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise UnknownAction(f"unknown action {name!r}; known: {', '.join(sorted(CATALOG))}") from None

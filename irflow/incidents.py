@@ -1,0 +1,140 @@
+"""Incident state: opening, attaching alerts, the timeline, and the public JSON view.
+
+The JSON shape built by `incident_view` is a public contract (CLI `--json`, `GET /v1/incidents/{id}`);
+keep it stable. Alert-derived strings in it go through redaction, since CLI output is an egress path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from irflow import audit, outbox
+from irflow.models import Actor, Alert, IncidentStatus, Severity, new_id, utcnow
+from irflow.redaction import redact
+from irflow.store.tables import ActionRow, AlertRow, IncidentRow, TimelineRow
+
+ACTIVE = (IncidentStatus.open.value, IncidentStatus.contained.value)
+
+
+class IncidentNotFound(LookupError):
+    pass
+
+
+def add_timeline(session: Session, incident_id: str, kind: str, text: str, at: datetime | None = None) -> None:
+    session.add(TimelineRow(incident_id=incident_id, at=at or utcnow(), kind=kind, text=text))
+
+
+def find_open(session: Session, group_key: str, since: datetime) -> IncidentRow | None:
+    query = (
+        select(IncidentRow)
+        .where(IncidentRow.group_key == group_key, IncidentRow.status.in_(ACTIVE), IncidentRow.last_alert_at >= since)
+        .order_by(IncidentRow.created_at.desc())
+        .limit(1)
+    )
+    return session.execute(query).scalar_one_or_none()
+
+
+def _title(alert: Alert) -> str:
+    who = alert.actor.user or alert.actor.session or alert.actor.ip or alert.actor.api_key or "unknown actor"
+    what = alert.category.value.replace("_", " ").capitalize()
+    return f"{what} by {who}" + (f" on {alert.app}" if alert.app else "")
+
+
+def open_incident(session: Session, alert: Alert) -> IncidentRow:
+    now = utcnow()
+    row = IncidentRow(
+        id=new_id("inc"), title=_title(alert), status=IncidentStatus.open.value, severity=alert.severity.value,
+        category=alert.category.value, categories=[alert.category.value], owasp=[alert.owasp] if alert.owasp else [],
+        atlas=list(alert.atlas), actor=alert.actor.model_dump(), group_key=alert.group_key, alert_count=0,
+        playbook=None, jira_key=None, slack_channel=None, slack_thread=None, slack_summary_ts=None, created_at=now, updated_at=now,
+        last_alert_at=now, contained_at=None, resolved_at=None,
+    )
+    session.add(row)
+    session.flush()
+    add_timeline(session, row.id, "opened", f"Incident opened by alert {alert.id} (grouped by {alert.group_key})")
+    audit.append(session, actor="irflow", kind="incident.opened", subject=row.id, data={"alert": alert.id})
+    outbox.enqueue(session, "incident.opened", row.id)
+    return row
+
+
+def attach(session: Session, incident: IncidentRow, alert: Alert) -> None:
+    """Count the alert in the incident; merge what it adds (categories, ATLAS ids, actor details)."""
+    incident.alert_count += 1
+    incident.last_alert_at = max(incident.last_alert_at, alert.received_at)
+    incident.updated_at = utcnow()
+    incident.severity = Severity.highest(Severity(incident.severity), alert.severity).value
+    incident.categories = _union(incident.categories, [alert.category.value])
+    incident.owasp = _union(incident.owasp, [alert.owasp] if alert.owasp else [])
+    incident.atlas = _union(incident.atlas, alert.atlas)
+    merged = {k: v for k, v in alert.actor.model_dump().items() if v} | {k: v for k, v in incident.actor.items() if v}
+    incident.actor = Actor(**merged).model_dump()
+
+
+def _union(current: list[Any], new: list[Any]) -> list[Any]:
+    return current + [x for x in new if x not in current]
+
+
+def get(session: Session, incident_id: str) -> IncidentRow:
+    row = session.get(IncidentRow, incident_id)
+    if row is None:
+        raise IncidentNotFound(f"no incident with id {incident_id!r}")
+    return row
+
+
+def actions_of(session: Session, incident_id: str) -> list[ActionRow]:
+    query = select(ActionRow).where(ActionRow.incident_id == incident_id).order_by(ActionRow.created_at, ActionRow.id)
+    return list(session.execute(query).scalars())
+
+
+def timeline_of(session: Session, incident_id: str) -> list[TimelineRow]:
+    query = select(TimelineRow).where(TimelineRow.incident_id == incident_id).order_by(TimelineRow.id)
+    return list(session.execute(query).scalars())
+
+
+def _safe(value: str | None) -> str | None:
+    """Identifiers and irflow's own sentences: secrets redacted and markup defanged, but PII kept, since
+    a responder needs to know which user was blocked. Free alert text (evidence) is redacted fully."""
+    return None if value is None else str(redact(value, max_len=500, pii=False))
+
+
+def actor_view(actor: dict[str, Any]) -> dict[str, str | None]:
+    return {k: _safe(actor.get(k)) for k in ("user", "api_key", "team", "session", "ip")}
+
+
+def action_view(row: ActionRow) -> dict[str, Any]:
+    return {
+        "id": row.id, "name": row.name, "target": _safe(row.target), "status": row.status,
+        "approved_by": row.approved_by, "system": row.system, "step": row.step_id, "reason": _safe(row.reason),
+    }
+
+
+def incident_view(session: Session, row: IncidentRow, *, detail: bool = True) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": row.id, "title": _safe(row.title), "status": row.status, "severity": row.severity,
+        "category": row.category, "categories": row.categories, "owasp": row.owasp, "atlas": row.atlas,
+        "actor": actor_view(row.actor), "alert_count": row.alert_count, "jira_key": row.jira_key,
+        "slack_channel": row.slack_channel, "slack_thread": row.slack_thread, "playbook": row.playbook,
+        "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
+    }
+    if detail:
+        view["actions"] = [action_view(a) for a in actions_of(session, row.id)]
+        view["timeline"] = [
+            {"at": t.at.isoformat(), "kind": t.kind, "text": _safe(t.text)} for t in timeline_of(session, row.id)
+        ]
+    return view
+
+
+def list_incidents(session: Session, limit: int = 200) -> list[IncidentRow]:
+    return list(session.execute(select(IncidentRow).order_by(IncidentRow.created_at.desc()).limit(limit)).scalars())
+
+
+def alerts_of(session: Session, incident_id: str) -> list[AlertRow]:
+    return list(session.execute(select(AlertRow).where(AlertRow.incident_id == incident_id)).scalars())
+
+
+def window_start(minutes: int) -> datetime:
+    return utcnow() - timedelta(minutes=minutes)

@@ -1,0 +1,90 @@
+"""The outbox: Slack/Jira side effects are rows written in the transaction that changed the state they
+report, and delivered later by `deliver_pending`. Containment never waits on Slack or Jira, a crash
+never loses a notification, and a storm of updates to one incident coalesces into one delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from irflow.connectors.errors import ConnectorError, RateLimited
+from irflow.models import utcnow
+from irflow.store.tables import OutboxRow
+
+if TYPE_CHECKING:
+    from irflow.store.engine import Database
+    from irflow.systems import Systems
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+MAX_ATTEMPTS = 8
+
+
+def enqueue(session: Session, kind: str, incident_id: str | None, payload: dict[str, Any] | None = None) -> None:
+    """Queue a side effect; an identical pending one for the same incident is already enough."""
+    if incident_id is not None:
+        query = select(OutboxRow.id).where(
+            OutboxRow.kind == kind, OutboxRow.incident_id == incident_id, OutboxRow.status == PENDING
+        )
+        if session.execute(query.limit(1)).first() is not None:
+            return
+    now = utcnow()
+    session.add(OutboxRow(kind=kind, incident_id=incident_id, payload=payload or {}, status=PENDING, attempts=0,
+                          next_attempt_at=now, last_error=None, created_at=now, delivered_at=None))
+
+
+Handler = Callable[["Database", "Systems", OutboxRow], None]
+
+
+def _due(db: Database, limit: int) -> list[OutboxRow]:
+    with db.tx() as s:
+        query = (
+            select(OutboxRow)
+            .where(OutboxRow.status == PENDING, OutboxRow.next_attempt_at <= utcnow())
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        return list(s.execute(query).scalars())
+
+
+def _record(db: Database, row_id: int, error: ConnectorError | None) -> None:
+    with db.tx() as s:
+        row = s.get(OutboxRow, row_id)
+        assert row is not None
+        row.attempts += 1
+        if error is None:
+            row.status, row.delivered_at, row.last_error = DELIVERED, utcnow(), None
+            return
+        row.last_error = str(error)[:2000]
+        if not error.retryable or row.attempts >= MAX_ATTEMPTS:
+            row.status = FAILED
+            return
+        delay = error.retry_after if isinstance(error, RateLimited) else min(2**row.attempts, 300)
+        row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+
+
+def deliver_pending(db: Database, systems: Systems, handlers: dict[str, Handler], limit: int = 100) -> int:
+    """Deliver what is due, oldest first; returns how many were delivered. Errors are typed and kept."""
+    delivered = 0
+    for row in _due(db, limit):
+        handler = handlers.get(row.kind)
+        if handler is None:
+            _record(db, row.id, ConnectorError(f"no handler for outbox kind {row.kind!r}"))
+            continue
+        try:
+            handler(db, systems, row)
+        except ConnectorError as exc:
+            _record(db, row.id, exc)
+            continue
+        _record(db, row.id, None)
+        delivered += 1
+    return delivered
+
+
+def pending_count(db: Database) -> int:
+    with db.tx() as s:
+        return len(s.execute(select(OutboxRow.id).where(OutboxRow.status == PENDING)).all())

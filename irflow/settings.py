@@ -1,0 +1,68 @@
+"""irflow's own settings: environment variables (IRFLOW_*) over irflow.toml over defaults.
+
+Each connector has its own settings class in connectors/<system>/settings.py; this one holds what the
+core needs. Read once at start-up and passed in; nothing below the CLI/HTTP layer reads os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("IRFLOW_HOME") or Path.home() / ".irflow").expanduser()
+
+
+def config_file() -> Path:
+    """`IRFLOW_CONFIG`, else ./irflow.toml, else $IRFLOW_HOME/irflow.toml."""
+    explicit = os.environ.get("IRFLOW_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path("irflow.toml")
+    return local if local.exists() else default_home() / "irflow.toml"
+
+
+class IrflowSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IRFLOW_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None
+    intake_token: SecretStr | None = None
+    intake_hmac_secret: SecretStr | None = None
+    store_raw: bool = True
+    playbooks: Path | None = Field(default=None, description="Folder of playbooks overriding the built-ins.")
+    runbooks: Path | None = Field(default=None, description="Folder of runbooks overriding the built-ins.")
+    log_format: str = "text"
+    correlation_window_minutes: int = 60
+    dedup_window_minutes: int = 10
+    max_alert_bytes: int = 1 << 20
+    max_batch_bytes: int = 32 << 20
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'irflow.db'}"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"

@@ -1,0 +1,219 @@
+"""The database schema: every piece of irflow state, the local twins' included.
+
+Alembic migrations in irflow/migrations/ create it; a test checks they match these tables exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone; this puts it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use irflow.models.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    time: Mapped[datetime]
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(64))
+    vendor_id: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[float] = mapped_column(Float)
+    owasp: Mapped[str | None] = mapped_column(String(8))
+    atlas: Mapped[list[Any]]
+    direction: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[dict[str, Any]]
+    app: Mapped[str | None] = mapped_column(String(255))
+    model: Mapped[str | None] = mapped_column(String(255))
+    evidence: Mapped[str | None] = mapped_column(Text)
+    detector: Mapped[str | None] = mapped_column(String(255))
+    raw: Mapped[Any | None] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    dedup_key: Mapped[str] = mapped_column(String(300))
+    group_key: Mapped[str] = mapped_column(String(600))
+    incident_id: Mapped[str] = mapped_column(String(40), ForeignKey("incidents.id"))
+    __table_args__ = (
+        Index("ix_alerts_dedup_key", "dedup_key", "received_at"),
+        Index("ix_alerts_incident_id", "incident_id"),
+    )
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(40))
+    categories: Mapped[list[Any]]
+    owasp: Mapped[list[Any]]
+    atlas: Mapped[list[Any]]
+    actor: Mapped[dict[str, Any]]
+    group_key: Mapped[str] = mapped_column(String(600))
+    alert_count: Mapped[int] = mapped_column(Integer)
+    playbook: Mapped[str | None] = mapped_column(String(120))
+    jira_key: Mapped[str | None] = mapped_column(String(64))
+    slack_channel: Mapped[str | None] = mapped_column(String(64))
+    slack_thread: Mapped[str | None] = mapped_column(String(64))
+    slack_summary_ts: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_alert_at: Mapped[datetime]
+    contained_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_incidents_group_key", "group_key", "status"),)
+
+
+class ActionRow(Base):
+    __tablename__ = "actions"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(String(40), ForeignKey("incidents.id"))
+    step_id: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(120))
+    system: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(600))
+    args: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(24))
+    requires_approval: Mapped[bool] = mapped_column(Boolean)
+    approved_by: Mapped[str | None] = mapped_column(String(255))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    inverse: Mapped[str | None] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(600), unique=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (Index("ix_actions_incident_id", "incident_id"),)
+
+
+class TimelineRow(Base):
+    __tablename__ = "timeline"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(String(40), ForeignKey("incidents.id"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("ix_timeline_incident_id", "incident_id"),)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxRow(Base):
+    """Slack/Jira side effects, written in the transaction that changed the state they report."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[str | None] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+
+class RejectedRow(Base):
+    """Dead letters: what intake refused, kept (truncated) so nothing is silently lost."""
+
+    __tablename__ = "rejected_alerts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    source: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+
+
+# --- local twins -------------------------------------------------------------------------------
+
+
+class GatewayBlockRow(Base):
+    """The embedded gateway's deny list: a key or an end user that requests are refused for."""
+
+    __tablename__ = "twin_gateway_blocks"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(600), primary_key=True)
+    blocked: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class TwinJiraIssueRow(Base):
+    __tablename__ = "twin_jira_issues"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(32))
+    labels: Mapped[list[Any]]
+    status: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime]
+
+
+class TwinJiraCommentRow(Base):
+    __tablename__ = "twin_jira_comments"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    issue_key: Mapped[str] = mapped_column(String(32), ForeignKey("twin_jira_issues.key"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class TwinSlackChannelRow(Base):
+    __tablename__ = "twin_slack_channels"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    topic: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class TwinSlackMessageRow(Base):
+    __tablename__ = "twin_slack_messages"
+    ts: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), ForeignKey("twin_slack_channels.id"))
+    text: Mapped[str] = mapped_column(Text)
+    blocks: Mapped[list[Any]]
+    pinned: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,132 @@
+"""Which connector serves each capability: the local twin, or the real client when its env vars are set.
+
+A system whose variables are all unset is served by its twin; a full set switches it to the real
+client; a partial set is a ConfigError naming what is missing. Flows only see the Protocols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from irflow.connectors.errors import ConfigError
+from irflow.connectors.gateway.interface import KeyRevoker, UserBlocker
+from irflow.connectors.gateway.local import LocalGateway
+from irflow.connectors.jira.interface import Ticketing
+from irflow.connectors.jira.local import LocalJira
+from irflow.connectors.slack.interface import ChatOps
+from irflow.connectors.slack.local import LocalSlack
+from irflow.store.engine import Database
+
+
+class _ConnectorSettings(Protocol):
+    def configured(self) -> bool: ...
+
+    def missing(self) -> list[str]: ...
+
+
+def _real(name: str, settings: _ConnectorSettings) -> bool:
+    """True when the system is fully configured, False when not at all; a ConfigError when half."""
+    missing = settings.missing()
+    if settings.configured() and not missing:
+        return True
+    if missing and _any_set(settings):
+        raise ConfigError(f"{name} is partly configured; also set {', '.join(missing)}", system=name)
+    return False
+
+
+def _any_set(settings: object) -> bool:
+    fields = type(settings).model_fields  # type: ignore[attr-defined]
+    defaults = {n: f.default for n, f in fields.items()}
+    return any(getattr(settings, n) not in (None, defaults[n]) for n in fields)
+
+
+@dataclass
+class SystemStatus:
+    name: str
+    mode: str  # "local twin" | "real"
+    detail: str = ""
+
+
+@dataclass
+class Systems:
+    """The connectors this process uses, chosen once from the environment."""
+
+    gateway: LocalGateway
+    chat: ChatOps
+    tickets: Ticketing
+    keys: dict[str, KeyRevoker] = field(default_factory=dict)
+    users: dict[str, UserBlocker] = field(default_factory=dict)
+    default_target: dict[str, str] = field(default_factory=dict)
+    statuses: list[SystemStatus] = field(default_factory=list)
+
+    def key_revoker(self, system: str) -> KeyRevoker:
+        return self._pick(self.keys, system, "keys")
+
+    def user_blocker(self, system: str) -> UserBlocker:
+        return self._pick(self.users, system, "users")
+
+    def target_for(self, capability: str, explicit: str | None) -> str:
+        return explicit or self.default_target.get(capability, "local")
+
+    @staticmethod
+    def _pick(table: dict, system: str, capability: str):  # type: ignore[no-untyped-def]
+        if system not in table:
+            known = ", ".join(sorted(table)) or "none"
+            raise ConfigError(f"no {capability} connector named {system!r} is configured (configured: {known})")
+        return table[system]
+
+
+def build(db: Database) -> Systems:
+    """Twins for everything, then real clients on top for each fully configured system."""
+    gateway = LocalGateway(db)
+    systems = Systems(
+        gateway=gateway, chat=LocalSlack(db), tickets=LocalJira(db),
+        keys={"local": gateway.keys}, users={"local": gateway.users},
+        default_target={"keys": "local", "users": "local"},
+        statuses=[SystemStatus("gateway", "local twin")],
+    )
+    _add_litellm(systems)
+    _add_slack(systems)
+    _add_jira(systems)
+    return systems
+
+
+def _add_litellm(systems: Systems) -> None:
+    from irflow.connectors.litellm.settings import LiteLLMSettings
+
+    settings = LiteLLMSettings()
+    if not _real("litellm", settings):
+        return
+    from irflow.connectors.litellm.client import LiteLLMKeys, LiteLLMUsers
+
+    systems.keys["litellm"] = LiteLLMKeys(settings)
+    systems.users["litellm"] = LiteLLMUsers(settings)
+    systems.default_target.update(keys="litellm", users="litellm")
+    systems.statuses.append(SystemStatus("litellm", "real", settings.proxy_url or ""))
+
+
+def _add_slack(systems: Systems) -> None:
+    from irflow.connectors.slack.settings import SlackSettings
+
+    settings = SlackSettings()
+    if not _real("slack", settings):
+        systems.statuses.append(SystemStatus("slack", "local twin"))
+        return
+    from irflow.connectors.slack.client import SlackClient
+
+    systems.chat = SlackClient(settings)
+    systems.statuses.append(SystemStatus("slack", "real", settings.api_url))
+
+
+def _add_jira(systems: Systems) -> None:
+    from irflow.connectors.jira.settings import JiraSettings
+
+    settings = JiraSettings()
+    if not _real("jira", settings):
+        systems.statuses.append(SystemStatus("jira", "local twin"))
+        return
+    from irflow.connectors.jira.client import JiraClient
+
+    systems.tickets = JiraClient(settings)
+    systems.statuses.append(SystemStatus("jira", "real", settings.url or ""))
