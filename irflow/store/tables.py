@@ -217,3 +217,23 @@ class TwinSlackMessageRow(Base):
     blocks: Mapped[list[Any]]
     pinned: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime]
+
+
+class TwinPromptVersionRow(Base):
+    """The local prompt registry: immutable versions of named prompt templates."""
+
+    __tablename__ = "twin_prompt_versions"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    template: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class TwinPromptAliasRow(Base):
+    """Aliases (e.g. `production`) pointing at a version; rolling back moves the alias."""
+
+    __tablename__ = "twin_prompt_aliases"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
