@@ -54,9 +54,13 @@ def _regex(kind: str, pattern: str, *, group: str | int = 0, flags: int = re.ASC
     rx = re.compile(pattern, flags)
 
     def detect(text: str) -> Iterator[Span]:
-        for m in rx.finditer(text):
+        pos = 0
+        while m := rx.search(text, pos):
             if accept is None or accept(m.group(group)):
                 yield Span(kind, m.start(group), m.end(group))
+                pos = m.end()
+            else:  # a rejected candidate may hide a real one starting inside it
+                pos = m.start() + 1
 
     return detect
 
@@ -276,6 +280,29 @@ def _ibans(text: str) -> Iterator[Span]:
 _WORD = rf"[^\W{WORDLIKE_LOOKALIKES}]"  # Unicode letters/digits/_ minus defang look-alikes
 _NUM_END = r"(?![A-Za-z0-9]|[./-][0-9])"
 
+_NATIONAL_PHONE = re.compile(  # trunk prefix 0, digits grouped with one consistent separator
+    r"0(?<![A-Za-z0-9+./-]0)(?:[0-9]{8,14}+(?![A-Za-z0-9])"
+    r"|[0-9]{1,4}+(?P<sep>[ /.-])[0-9]{2,8}+(?:(?P=sep)[0-9]{2,8}+)*+)",
+    re.ASCII,
+)
+_NUMBER_GOES_ON = re.compile(r"[A-Za-z0-9]|[./-][0-9]", re.ASCII)
+
+
+def _national_phones(text: str) -> Iterator[Span]:
+    """``030 12345678``, ``06 12 34 56 78``; trailing groups beyond 15 digits are not the number."""
+    for m in _NATIONAL_PHONE.finditer(text):
+        sep = m.group("sep") or ""
+        groups = m.group().split(sep) if sep else [m.group()]
+        if _NUMBER_GOES_ON.match(text, m.end()):
+            groups.pop()  # the last group runs on into other text: not part of the number
+        keep = digits = 0
+        while keep < len(groups) and digits + len(groups[keep]) <= 15:
+            digits += len(groups[keep])
+            keep += 1
+        if digits >= 9:
+            yield Span("phone", m.start(), m.start() + len(sep.join(groups[:keep])))
+
+
 _DIGITS = tuple("0123456789")  # numeric detectors are skipped outright on digit-free text
 
 PII_DETECTORS: tuple[Guarded, ...] = (
@@ -287,8 +314,7 @@ PII_DETECTORS: tuple[Guarded, ...] = (
                     accept=_phone_ok)),
     (_DIGITS, _regex("phone", r"(?<![A-Za-z0-9+.-])(?:1[ .-])?(?:\([0-9]{3}\)[ .-]?|[0-9]{3}[ .-])"
                      r"[0-9]{3}[ .-][0-9]{4}" + _NUM_END)),
-    (("0",), _regex("phone", r"0(?<![A-Za-z0-9+./-]0)(?:[0-9]{8,14}+|[0-9]{1,4}+(?P<sep>[ /.-])"
-                    r"[0-9]{2,8}+(?:(?P=sep)[0-9]{2,8}+){0,4}+)" + _NUM_END, accept=_phone_ok)),
+    (("0",), _national_phones),
     (("@",), _regex("email", rf"(?<!{_WORD})(?<![.%+-])(?:{_WORD}|[.%+-])++@(?:(?:{_WORD}|-){{1,63}}+\.)"
                     rf"{{1,8}}[A-Za-z]{{2,24}}(?![\w-])", flags=0)),
 )

@@ -18,6 +18,7 @@ from irflow import audit, incidents
 from irflow.bodies import Item
 from irflow.models import Alert, utcnow
 from irflow.normalize import NormalizationError, normalize_item
+from irflow.normalize.errors import Ignored
 from irflow.settings import IrflowSettings
 from irflow.store.engine import Database
 from irflow.store.tables import AlertRow, RejectedRow
@@ -120,6 +121,8 @@ def ingest(db: Database, settings: IrflowSettings, items: list[Item], source: st
             normalized.append((result, normalize_item(item.value, f"$[{index}]", source)))
         except NormalizationError as exc:
             result.error = str(exc)
+        except Ignored as exc:
+            result.ignored_reason = exc.reason
     with db.tx() as session:
         for result, alert in normalized:
             _store(session, settings, alert, result, report)

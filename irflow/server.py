@@ -7,7 +7,7 @@ Intake commits before it answers 202; the response (Prefect flow run per inciden
 from __future__ import annotations
 
 import hmac
-import os
+import signal
 import queue
 import secrets
 import threading
@@ -157,9 +157,17 @@ def intake_credentials(rt: Runtime) -> tuple[str | None, str | None]:
     return token, secret
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def run_server(rt: Runtime, host: str, port: int) -> None:
+    """Serve until SIGINT/SIGTERM, then stop the worker and the Prefect server this process started."""
     import uvicorn
 
+    # uvicorn re-raises the signal it caught after its graceful shutdown; with this handler that becomes
+    # SystemExit, so the `finally` below runs and no Prefect server is left orphaned.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     from irflow.prefect_server import ensure_prefect_server
 
     prefect = ensure_prefect_server(rt.settings)

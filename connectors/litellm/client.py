@@ -213,6 +213,16 @@ class LiteLLMKeys:
     def __repr__(self) -> str:
         return f"LiteLLMKeys({self._http.base_url!r})"
 
+    def health(self) -> None:
+        """Reach the proxy with the master key (for `irflow doctor`): GET /key/info without a key describes
+        the caller's own key, so this proves both the URL and the master key without touching any other key.
+        The proxy authenticates before it looks the key up, so its "not found" (the master key has no row in
+        the proxy's key table) still proves the master key was accepted."""
+        try:
+            self._http.get("/key/info", {})
+        except NotFound:
+            return
+
     def info(self, key: str) -> dict[str, object]:
         """The key as GET /key/info describes it (blocked, limits, owner); NotFound when the proxy has no such key."""
         body = self._http.get("/key/info", {"key": wire_key(key)})

@@ -32,3 +32,11 @@ class NormalizationError(ValueError):
 
 class UnknownSource(NormalizationError):
     """The body matches no known product and names no known source."""
+
+
+class Ignored(Exception):
+    """Not an error: the item is telemetry, not an alert (e.g. a LiteLLM call no guardrail flagged)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,82 @@
+"""`irflow serve` as a user runs it: a real process that starts and owns its Prefect server (no
+PREFECT_API_URL), takes alerts over TCP, contains the actor, and stops its Prefect server on exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from irflow.prefect_server import free_port
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _wait(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not come up")
+
+
+def _poll_incident(base: str, incident_id: str, headers: dict[str, str], timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    view: dict = {}
+    while time.monotonic() < deadline:
+        view = requests.get(f"{base}/v1/incidents/{incident_id}", headers=headers, timeout=5).json()
+        if view.get("status") == "contained" and view.get("slack_channel") and view.get("jira_key"):
+            return view
+        time.sleep(0.5)
+    raise AssertionError(f"incident never contained: {json.dumps(view)[:2000]}")
+
+
+def test_serve_owns_prefect_and_contains_over_http(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env |= {"IRFLOW_HOME": str(tmp_path / "home"), "IRFLOW_INTAKE_TOKEN": "t0ken-for-tests"}
+    exe = Path(sys.executable).with_name("irflow")
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base, headers = f"http://127.0.0.1:{port}", {"Authorization": "Bearer t0ken-for-tests"}
+    try:
+        _wait(f"{base}/healthz")
+        body = (REPO / "examples" / "alerts" / "prompt_injection.json").read_bytes()
+        answer = requests.post(f"{base}/v1/alerts", data=body, headers=headers, timeout=30)
+        assert answer.status_code == 202, answer.text
+        incident_id = answer.json()[0]["incident_id"]
+        view = _poll_incident(base, incident_id, headers)
+        assert any(a["name"] == "users.suspend" and a["status"] == "done" for a in view["actions"])
+        prefect_home = tmp_path / "home" / "prefect"
+        assert (prefect_home / "server.log").exists(), "serve did not start its own Prefect server under IRFLOW_HOME"
+        assert requests.get(f"{base}/v1/incidents", timeout=5).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0].decode(errors="replace")
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output, output
+    assert _processes_with_env(f"PREFECT_HOME={tmp_path / 'home' / 'prefect'}") == [], "Prefect server left running"
+
+
+def _processes_with_env(entry: str) -> list[int]:
+    """PIDs whose environment holds `entry` (Linux /proc), to prove serve stopped what it started."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if entry.encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
