@@ -48,21 +48,30 @@ Detector = Callable[[str], Iterable[Span]]
 Guarded = tuple[tuple[str, ...], Detector]
 
 
+def _scan(rx: re.Pattern[str], text: str, judge: Callable[[re.Match[str]], Span | None]) -> Iterator[Span]:
+    """Matches of ``rx`` that ``judge`` turns into spans.
+
+    A rejected candidate (say, a Luhn-invalid run of digits) may hide a real one that starts inside
+    it, so scanning resumes one character later instead of after the candidate.
+    """
+    pos = 0
+    while m := rx.search(text, pos):
+        span = judge(m)
+        if span is not None:
+            yield span
+        pos = max(span.end, m.start() + 1) if span is not None else m.start() + 1
+
+
 def _regex(kind: str, pattern: str, *, group: str | int = 0, flags: int = re.ASCII,
            accept: Callable[[str], bool] | None = None) -> Detector:
     """Build a detector from one pattern; ``group`` is the part to redact (e.g. only the password)."""
     rx = re.compile(pattern, flags)
 
-    def detect(text: str) -> Iterator[Span]:
-        pos = 0
-        while m := rx.search(text, pos):
-            if accept is None or accept(m.group(group)):
-                yield Span(kind, m.start(group), m.end(group))
-                pos = m.end()
-            else:  # a rejected candidate may hide a real one starting inside it
-                pos = m.start() + 1
+    def judge(m: re.Match[str]) -> Span | None:
+        ok = accept is None or accept(m.group(group))
+        return Span(kind, m.start(group), m.end(group)) if ok else None
 
-    return detect
+    return lambda text: _scan(rx, text, judge)
 
 
 # --- secrets ---------------------------------------------------------------------------------
@@ -261,20 +270,18 @@ def _phone_ok(candidate: str) -> bool:
     return 9 <= sum(ch.isdigit() for ch in candidate) <= 15
 
 
-def _ibans(text: str) -> Iterator[Span]:
+def _iban(m: re.Match[str]) -> Span | None:
     """Country-specific length (when known) and the ISO 13616 mod-97 check."""
-    for m in _IBAN.finditer(text):
-        compact = m.group().replace(" ", "")
-        size = _IBAN_LENGTHS.get(compact[:2], len(compact))
-        if len(compact) < size:
-            continue
-        compact = compact[:size]
-        if int((compact[4:] + compact[:4]).translate(_IBAN_DIGITS)) % 97 == 1:
-            end, seen = m.start(), 0
-            while seen < size:
-                seen += text[end] != " "
-                end += 1
-            yield Span("iban", m.start(), end)
+    compact = m.group().replace(" ", "")
+    size = _IBAN_LENGTHS.get(compact[:2], 99)  # unknown country: not an IBAN
+    compact = compact[:size]
+    if len(compact) < size or int((compact[4:] + compact[:4]).translate(_IBAN_DIGITS)) % 97 != 1:
+        return None
+    end, seen = m.start(), 0
+    while seen < size:
+        seen += m.string[end] != " "
+        end += 1
+    return Span("iban", m.start(), end)
 
 
 _WORD = rf"[^\W{WORDLIKE_LOOKALIKES}]"  # Unicode letters/digits/_ minus defang look-alikes
@@ -282,25 +289,23 @@ _NUM_END = r"(?![A-Za-z0-9]|[./-][0-9])"
 
 _NATIONAL_PHONE = re.compile(  # trunk prefix 0, digits grouped with one consistent separator
     r"0(?<![A-Za-z0-9+./-]0)(?:[0-9]{8,14}+(?![A-Za-z0-9])"
-    r"|[0-9]{1,4}+(?P<sep>[ /.-])[0-9]{2,8}+(?:(?P=sep)[0-9]{2,8}+)*+)",
+    r"|[0-9]{1,4}+(?P<sep>[ /.-])[0-9]{2,8}+(?:(?P=sep)[0-9]{2,8}+){0,7}+)",
     re.ASCII,
 )
 _NUMBER_GOES_ON = re.compile(r"[A-Za-z0-9]|[./-][0-9]", re.ASCII)
 
 
-def _national_phones(text: str) -> Iterator[Span]:
+def _national_phone(m: re.Match[str]) -> Span | None:
     """``030 12345678``, ``06 12 34 56 78``; trailing groups beyond 15 digits are not the number."""
-    for m in _NATIONAL_PHONE.finditer(text):
-        sep = m.group("sep") or ""
-        groups = m.group().split(sep) if sep else [m.group()]
-        if _NUMBER_GOES_ON.match(text, m.end()):
-            groups.pop()  # the last group runs on into other text: not part of the number
-        keep = digits = 0
-        while keep < len(groups) and digits + len(groups[keep]) <= 15:
-            digits += len(groups[keep])
-            keep += 1
-        if digits >= 9:
-            yield Span("phone", m.start(), m.start() + len(sep.join(groups[:keep])))
+    sep = m.group("sep") or ""
+    groups = m.group().split(sep) if sep else [m.group()]
+    if _NUMBER_GOES_ON.match(m.string, m.end()):
+        groups.pop()  # the last group runs on into other text: not part of the number
+    keep = digits = 0
+    while keep < len(groups) and digits + len(groups[keep]) <= 15:
+        digits += len(groups[keep])
+        keep += 1
+    return Span("phone", m.start(), m.start() + len(sep.join(groups[:keep]))) if digits >= 9 else None
 
 
 _DIGITS = tuple("0123456789")  # numeric detectors are skipped outright on digit-free text
@@ -309,12 +314,12 @@ PII_DETECTORS: tuple[Guarded, ...] = (
     (_DIGITS, _regex("credit_card", r"[0-9](?<![A-Za-z0-9.-][0-9])(?:[0-9]{3}[ -]?(?:[0-9]{4}[ -]?){2}"
                      r"[0-9]{1,7}|[0-9]{3}[ -]?[0-9]{6}[ -]?[0-9]{5})" + _NUM_END, accept=_card_ok)),
     (_DIGITS, _regex("ssn", r"[0-9](?<![A-Za-z0-9-][0-9])[0-9]{2}-[0-9]{2}-[0-9]{4}" + _NUM_END)),
-    (_DIGITS, _ibans),
+    (_DIGITS, lambda text: _scan(_IBAN, text, _iban)),
     (("+",), _regex("phone", r"\+(?<![A-Za-z0-9+]\+)[1-9](?:[ .()-]{0,2}[0-9]){8,14}(?![0-9])",
                     accept=_phone_ok)),
     (_DIGITS, _regex("phone", r"(?<![A-Za-z0-9+.-])(?:1[ .-])?(?:\([0-9]{3}\)[ .-]?|[0-9]{3}[ .-])"
                      r"[0-9]{3}[ .-][0-9]{4}" + _NUM_END)),
-    (("0",), _national_phones),
+    (("0",), lambda text: _scan(_NATIONAL_PHONE, text, _national_phone)),
     (("@",), _regex("email", rf"(?<!{_WORD})(?<![.%+-])(?:{_WORD}|[.%+-])++@(?:(?:{_WORD}|-){{1,63}}+\.)"
                     rf"{{1,8}}[A-Za-z]{{2,24}}(?![\w-])", flags=0)),
 )

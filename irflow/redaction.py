@@ -35,21 +35,13 @@ import re
 import string
 import unicodedata
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, Final, LiteralString
 
 from irflow import _secret_patterns as _p
 
-__all__ = [
-    "DEFANG_CHARS",
-    "TRUNCATION_MARKER",
-    "SafeText",
-    "compose",
-    "find_secrets",
-    "redact",
-    "redact_mapping",
-    "secret_hint",
-    "trusted",
-]
+__all__ = ["DEFANG_CHARS", "TRUNCATION_MARKER", "SafeText", "compose", "find_secrets", "redact", "redact_mapping",
+           "secret_hint", "trusted"]
 
 _MINT_TOKEN: Final = object()  # module-private: only code in this module can mint SafeText
 
@@ -97,7 +89,7 @@ def _mint(value: str) -> SafeText:
 
 # --- constants -------------------------------------------------------------------------------
 
-DEFANG_CHARS: Final[Mapping[str, str]] = {
+DEFANG_CHARS: Final[Mapping[str, str]] = MappingProxyType({
     "<": "\u2039",  # ‹  Slack <!channel> <@U…> <#C…> <url|label>, HTML tags, Markdown autolinks
     ">": "\u203a",  # ›
     "&": "\u214b",  # ⅋  no HTML entity (&lt;) survives to be decoded into markup downstream
@@ -108,7 +100,7 @@ DEFANG_CHARS: Final[Mapping[str, str]] = {
     "|": "\u01c0",  # ǀ  Slack link labels, Jira link targets, tables
     "!": "\u01c3",  # ǃ  Jira !image! embeds, Markdown ![image](…), Slack <!…>
     "`": "\u02cb",  # ˋ  so renderers can wrap alert text in a ``` block it cannot close
-}
+})
 _DEFANG_TABLE: Final = str.maketrans(dict(DEFANG_CHARS))
 _DOT: Final = f"{_p.HINT_OPEN}.{_p.HINT_CLOSE}"
 _ELLIPSIS: Final = "\u22ef"  # ⋯  "…" would be folded to "..." by NFKC
@@ -266,7 +258,8 @@ def _truncate(text: str, max_len: int, pii: bool) -> str:
     A cut can turn an innocent token into a detectable one (a Luhn-invalid number whose prefix is
     valid, a token whose new end satisfies a boundary), so each candidate is checked.
     """
-    if len(text) <= max_len or (text.endswith(TRUNCATION_MARKER) and len(text) - len(TRUNCATION_MARKER) <= max_len):
+    body = text.removesuffix(TRUNCATION_MARKER)  # an earlier cut: within the limit if body fits
+    if len(text) <= max_len or (len(body) < len(text) and len(body) <= max_len):
         return text
     for cut in _cut_points(text, max_len):
         candidate = text[:cut] + TRUNCATION_MARKER
@@ -332,14 +325,10 @@ def _check_template(template: str) -> None:
 
 
 def _part(name: str, value: object) -> object:
-    if isinstance(value, SafeText):
+    if isinstance(value, (SafeText, bool)):
         return value
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)  # an int subclass could carry a custom __format__
-    if isinstance(value, float):
-        return float(value)
+    if isinstance(value, (int, float)):  # a subclass could carry a custom __format__
+        return int(value) if isinstance(value, int) else float(value)
     raise TypeError(f"compose() part {name!r} must be SafeText, int or float, not {type(value).__name__}; "
                     "pass alert text through redact()")
 
@@ -379,11 +368,19 @@ def redact_mapping(obj: object, *, max_len: int = 2000) -> object:
     return _redact_tree(obj, max_len, set(), 0)
 
 
+def _plain_scalar(obj: object) -> tuple[bool, object]:
+    """``(True, value)`` for None/bool/int/float, subclasses (enums) turned into the plain type."""
+    if obj is None or isinstance(obj, bool):
+        return True, obj
+    if isinstance(obj, (int, float)):
+        return True, int(obj) if isinstance(obj, int) else float(obj)
+    return False, None
+
+
 def _redact_tree(obj: object, max_len: int, seen: set[int], depth: int) -> object:
-    if obj is None or type(obj) in (bool, int, float):
-        return obj
-    if isinstance(obj, (int, float)):  # enums and other subclasses: plain values for JSON
-        return bool(obj) if isinstance(obj, bool) else int(obj) if isinstance(obj, int) else float(obj)
+    scalar, value = _plain_scalar(obj)
+    if scalar:
+        return value
     if not isinstance(obj, (Mapping, list, tuple, set, frozenset)):
         return redact(obj, max_len=max_len)
     if depth >= _MAX_DEPTH or id(obj) in seen:
@@ -398,6 +395,5 @@ def _redact_tree(obj: object, max_len: int, seen: set[int], depth: int) -> objec
 
 
 def _redact_key(key: object, max_len: int) -> object:
-    if key is None or type(key) in (bool, int, float):
-        return key  # json.dumps accepts these as keys
-    return redact(key, max_len=max_len)
+    scalar, value = _plain_scalar(key)  # json.dumps accepts these as keys
+    return value if scalar else redact(key, max_len=max_len)

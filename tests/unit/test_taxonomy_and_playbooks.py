@@ -1,22 +1,15 @@
 """The catalog test: every playbook and runbook loads, every reference resolves, every ATLAS id is real,
 and destructive steps are gated. Fails with a readable table of every problem at once."""
 
-import re
 from importlib import resources
 
 import pytest
 import yaml
 
-from irflow import actions, playbook as playbooks, taxonomy
+from irflow import actions, runbook, taxonomy
+from irflow import playbook as playbooks
 from irflow.models import Category
 from tests.conftest import shared_path
-
-
-def _runbook_front_matter(name: str) -> dict:
-    text = resources.files("irflow.runbooks").joinpath(name).read_text("utf-8")
-    match = re.match(r"^---\n(.*?)\n---\n", text, re.S)
-    assert match, f"{name}: no front matter"
-    return yaml.safe_load(match.group(1)) | {"_text": text}
 
 
 def test_catalog() -> None:
@@ -33,16 +26,15 @@ def test_catalog() -> None:
                 problems.append(f"{name:<20} step {step.id}: destructive but not gated")
         problems += [f"{name:<20} tag {a}: unknown ATLAS id" for a in pb.atlas_ids if a not in known_atlas]
         try:
-            front = _runbook_front_matter(pb.runbook)
-        except FileNotFoundError:
-            problems.append(f"{name:<20} runbook {pb.runbook}: missing")
+            book = runbook.load(pb.runbook)
+        except runbook.RunbookError as exc:
+            problems.append(f"{name:<20} {exc}")
             continue
-        if front.get("playbook") != name:
-            problems.append(f"{name:<20} runbook {pb.runbook}: front matter names playbook {front.get('playbook')!r}")
-        for section in ("Summary", "Triage", "Contain", "Recover", "Escalate"):
-            if f"\n## {section}\n" not in front["_text"]:
-                problems.append(f"{name:<20} runbook {pb.runbook}: no '## {section}' section")
-        problems += [f"{name:<20} runbook atlas {a}: unknown ATLAS id" for a in front.get("atlas", []) if a not in known_atlas]
+        if book.playbook != name:
+            problems.append(f"{name:<20} runbook {pb.runbook}: front matter names playbook {book.playbook!r}")
+        if not book.steps:
+            problems.append(f"{name:<20} runbook {pb.runbook}: no checklist steps")
+        problems += [f"{name:<20} runbook atlas {a}: unknown ATLAS id" for a in book.atlas if a not in known_atlas]
     assert not problems, "catalog problems:\n" + "\n".join(problems)
 
 
@@ -91,3 +83,24 @@ def test_template_rendering() -> None:
     assert playbooks.render("{{ incident.actor.user }}", ctx) == "eve"
     assert playbooks.render("{{incident.actor.api_key}}", ctx) == ""
     assert playbooks.render("{{ alert.nope.deeper }}", ctx) == ""
+
+
+def test_runbook_parse_errors_are_specific() -> None:
+    good = "---\nid: r\nplaybook: p\nseverity: high\natlas: []\n---\n" + "".join(
+        f"## {s}\n- [ ] `{s.lower()}-1` do it\n" for s in runbook.SECTIONS
+    )
+    book = runbook.parse(good, "p.md")
+    assert [s.id for s in book.steps] == [f"{s.lower()}-1" for s in runbook.SECTIONS]
+    with pytest.raises(runbook.RunbookError, match="missing section"):
+        runbook.parse(good.replace("## Escalate", "## Later"), "p.md")
+    with pytest.raises(runbook.RunbookError, match="without a stable id"):
+        runbook.parse(good.replace("`triage-1` ", ""), "p.md")
+    with pytest.raises(runbook.RunbookError, match="repeat"):
+        runbook.parse(good.replace("contain-1", "triage-1"), "p.md")
+
+
+def test_runbook_override_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    text = resources.files("irflow.runbooks").joinpath("jailbreak.md").read_text("utf-8")
+    (tmp_path / "jailbreak.md").write_text(text.replace("rb-jailbreak", "rb-ours"))
+    assert runbook.load("jailbreak.md", tmp_path).id == "rb-ours"
+    assert runbook.load("prompt_injection.md", tmp_path).id == "rb-prompt-injection"

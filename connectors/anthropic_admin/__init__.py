@@ -1,0 +1,1 @@
+"""Anthropic Admin API: organization API keys, deactivated (block), reactivated (unblock) or archived (delete)."""
