@@ -1,4 +1,5 @@
-"""The one generic Prefect flow: run a playbook for an incident. One flow run per incident, never per alert.
+"""Prefect flows: run a playbook for an incident (one flow run per incident or decision, never per alert),
+run undos, and the manual entry point served as a deployment for the Prefect UI.
 
 Parameters are ids only, so no attacker-controlled text becomes a Prefect parameter; the artifact is
 built from SafeText.
@@ -8,16 +9,19 @@ from __future__ import annotations
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import State
 
-from irflow import incidents, response, runtime
+from irflow import decisions, incidents, response, runtime
 from irflow.connectors.errors import ConnectorError
+from irflow.models import ActionStatus
+from irflow.playbook import OnFailure
 from irflow.redaction import compose, redact
 
 
-def _retryable(task: object, task_run: object, state: object) -> bool:
+def _retryable(task: object, task_run: object, state: State) -> bool:
     """Retry only rate limits and unavailability: anything else will fail the same way again."""
     try:
-        state.result()  # type: ignore[attr-defined]
+        state.result()
     except ConnectorError as exc:
         return exc.retryable
     except Exception:  # noqa: BLE001 - any other failure is final, never retried
@@ -26,10 +30,30 @@ def _retryable(task: object, task_run: object, state: object) -> bool:
 
 
 @task(name="run-action", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=_retryable)
-def run_action(action_id: str) -> str:
+def run_action(action_id: str, ttl_seconds: int | None = None) -> str:
     """One connector call, recorded in irflow's actions table."""
     rt = runtime.get()
-    return response.execute(rt.db, rt.systems, action_id)
+    return response.execute(rt.db, rt.systems, action_id, ttl_seconds)
+
+
+def _run(action_id: str, ttl_seconds: int | None = None) -> str:
+    """Run the task; a failure after its retries is recorded on the action, never lost."""
+    state = run_action(action_id, ttl_seconds, return_state=True)
+    if state.is_completed():
+        return str(state.result())
+    rt = runtime.get()
+    response.set_status(rt.db, action_id, ActionStatus.failed, error=f"gave up after retries: {state.message}")
+    return ActionStatus.failed.value
+
+
+def _rollback(incident_id: str, playbook: str) -> None:
+    """Saga: undo this playbook's done actions for the incident, newest first."""
+    rt = runtime.get()
+    with rt.db.tx() as s:
+        done = [r for r in incidents.actions_of(s, incident_id)
+                if r.playbook == playbook and r.status == ActionStatus.done.value and r.inverse and r.undo_of is None]
+    for row in sorted(done, key=lambda r: r.position, reverse=True):
+        _run(decisions.plan_undo(rt.db, rt.settings, row.id, "irflow:rollback", check_role=False))
 
 
 def _artifact(incident_id: str) -> None:
@@ -53,11 +77,42 @@ def _artifact(incident_id: str) -> None:
 
 @flow(name="irflow-respond")
 def respond(incident_id: str, playbook: str) -> str:
-    """Plan the playbook's steps (idempotently), run the automatic ones, then report the incident status."""
+    """Plan the playbook's steps (idempotently), run what policy allows, then report the incident status."""
     rt = runtime.get()
-    action_ids = response.start(rt.db, rt.systems, rt.playbooks[playbook], incident_id)
-    for action_id in action_ids:
-        run_action(action_id, return_state=True)  # a failed step is recorded; the others still run
+    book = rt.playbooks[playbook]
+    steps = {s.id: s for s in book.steps}
+    for row in response.ordered(rt.db, response.start(rt.db, rt.settings, rt.systems, book, incident_id)):
+        step = steps.get(row.step_id)
+        status = _run(row.id, step.ttl_seconds if step else None)
+        if status != ActionStatus.failed.value or step is None or step.on_failure is OnFailure.continue_:
+            continue
+        if step.on_failure is OnFailure.rollback:
+            _rollback(incident_id, playbook)
+        break
     status = response.finish(rt.db, incident_id)
     _artifact(incident_id)
     return status
+
+
+@flow(name="irflow-undo")
+def undo(action_ids: list[str]) -> list[str]:
+    """Run recorded undo actions (from `irflow actions undo`, a false positive, or an expired TTL)."""
+    rt = runtime.get()
+    statuses = [_run(action_id) for action_id in action_ids]
+    touched = {r.incident_id for r in response.ordered(rt.db, action_ids)}
+    for incident_id in touched:
+        response.finish(rt.db, incident_id)
+    return statuses
+
+
+@flow(name="irflow-run-playbook")
+def run_playbook(playbook: str, incident_id: str, dry_run: bool = False) -> list[dict[str, object]] | str:
+    """The form an analyst fills in the Prefect UI. Approval-gated steps still wait for an irflow approver."""
+    rt = runtime.get()
+    if dry_run:
+        with rt.db.tx() as s:
+            context = response.incident_context(s, incidents.get(s, incident_id))
+            g = response.guard(s, rt.settings, rt.systems, response.utcnow())
+        return [{k: str(redact(str(v), pii=False)) for k, v in row.items()}
+                for row in response.dry_run(rt.systems, rt.playbooks[playbook], context, g)]
+    return respond(incident_id=incident_id, playbook=playbook)

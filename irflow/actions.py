@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from irflow.connectors.outcome import Outcome, PlannedCall
 
@@ -22,7 +22,7 @@ class Impact(StrEnum):
     high = "high"
 
 
-Executor = Callable[["Systems", str, dict[str, str], bool], Outcome]
+Executor = Callable[["Systems", str, dict[str, Any], bool], Outcome]
 
 
 @dataclass(frozen=True)
@@ -43,20 +43,50 @@ class ActionSpec:
 
 
 def _keys(verb: str) -> Executor:
-    def run(systems: Systems, system: str, args: dict[str, str], dry_run: bool) -> Outcome:
+    def run(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
         return getattr(systems.key_revoker(system), verb)(args["key"], dry_run=dry_run)
 
     return run
 
 
 def _users(verb: str) -> Executor:
-    def run(systems: Systems, system: str, args: dict[str, str], dry_run: bool) -> Outcome:
+    def run(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
         return getattr(systems.user_blocker(system), verb)(args["user"], dry_run=dry_run)
 
     return run
 
 
-def _manual(systems: Systems, system: str, args: dict[str, str], dry_run: bool) -> Outcome:
+def _limits_capable(systems: Systems, system: str) -> Any:
+    revoker = systems.key_revoker(system)
+    if not hasattr(revoker, "rate_limit"):
+        from irflow.connectors.errors import ConfigError
+
+        raise ConfigError(f"{system} cannot rate-limit keys; use keys.block", system=system)
+    return revoker
+
+
+def _rate_limit(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
+    limits = {k: float(args[k]) if k == "max_budget" else int(args[k]) for k in ("rpm_limit", "tpm_limit", "max_budget")
+              if args.get(k) not in (None, "")}
+    return _limits_capable(systems, system).rate_limit(args["key"], **limits, dry_run=dry_run)
+
+
+def _restore_limits(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
+    return _limits_capable(systems, system).restore_limits(args["key"], args["before"], dry_run=dry_run)
+
+
+def _prompt_rollback(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
+    registry = systems.prompt_registry(system)
+    return registry.rollback(args["prompt"], args.get("alias") or "production", dry_run=dry_run)
+
+
+def _prompt_roll_forward(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
+    registry = systems.prompt_registry(system)
+    version = int(args["before"]["version"]) if "before" in args else int(args["version"])
+    return registry.roll_forward(args["prompt"], version, args.get("alias") or "production", dry_run=dry_run)
+
+
+def _manual(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
     call = PlannedCall("human", "manual task", {"task": args.get("task", "")})
     return Outcome(call, {}, {}, changed=False, dry_run=dry_run, detail="assigned to the responders")
 
@@ -70,12 +100,24 @@ CATALOG: dict[str, ActionSpec] = {
                    "keys", "key", True, Impact.low, "keys.block", _keys("unblock")),
         ActionSpec("keys.delete", "Delete API key", "Delete the key for good; it cannot be restored.",
                    "keys", "key", False, Impact.high, None, _keys("delete")),
-        ActionSpec("users.suspend", "Suspend user", "Refuse the end user's requests (or suspend the account).",
+        ActionSpec("users.suspend", "Suspend user", "Refuse the end user's requests at the gateway.",
                    "users", "user", True, Impact.low, "users.unsuspend", _users("suspend")),
+        ActionSpec("users.disable_account", "Disable account", "Suspend the user's account at the identity provider: "
+                   "locks them out of everything, so a human approves it.",
+                   "users", "user", True, Impact.high, "users.unsuspend", _users("suspend")),
         ActionSpec("users.unsuspend", "Unsuspend user", "Let the user back in.",
                    "users", "user", True, Impact.low, "users.suspend", _users("unsuspend")),
         ActionSpec("users.revoke_sessions", "Revoke sessions", "Sign the user out everywhere.",
                    "users", "user", False, Impact.low, None, _users("revoke_sessions")),
+        ActionSpec("keys.rate_limit", "Rate-limit API key", "Lower the key's rpm/tpm limits or budget: the "
+                   "reversible middle rung between watching and blocking.",
+                   "keys", "key", True, Impact.low, "keys.restore_limits", _rate_limit),
+        ActionSpec("keys.restore_limits", "Restore key limits", "Put back the limits recorded before rate-limiting.",
+                   "keys", "key", True, Impact.low, "keys.rate_limit", _restore_limits),
+        ActionSpec("prompts.rollback", "Roll back prompt", "Point the serving alias at the previous prompt version.",
+                   "prompts", "prompt", True, Impact.low, "prompts.roll_forward", _prompt_rollback),
+        ActionSpec("prompts.roll_forward", "Roll prompt forward", "Point the serving alias back at a version.",
+                   "prompts", "prompt", True, Impact.low, "prompts.rollback", _prompt_roll_forward),
         ActionSpec("manual.task", "Manual task", "A tracked human step from the runbook.",
                    "manual", "task", True, Impact.low, None, _manual),
     )

@@ -16,7 +16,10 @@ from irflow import audit, incidents, runtime
 from irflow.bodies import BodyError, split
 from irflow.connectors.errors import ConnectorError
 from irflow.incidents import IncidentNotFound
+from irflow.decisions import DecisionError
 from irflow.playbook import PlaybookError
+from irflow.rbac import Forbidden
+from irflow.runbook import RunbookError
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -32,6 +35,15 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(alerts_app, name="alerts")
+
+from irflow import cli_response  # noqa: E402 - the response commands live in their own module
+
+app.add_typer(cli_response.actions_app, name="actions")
+app.add_typer(cli_response.playbooks_app, name="playbooks")
+app.add_typer(cli_response.automation_app, name="automation")
+app.command("approve")(cli_response.approve)
+app.command("reject")(cli_response.reject)
+incidents_app.command("false-positive")(cli_response.false_positive)
 
 EXIT_REJECTED = 65  # EX_DATAERR: some input items were refused
 # Piped output is not squeezed to 80 columns: tables stay readable in logs and CI.
@@ -238,7 +250,8 @@ def serve(
 def main() -> None:
     try:
         app()
-    except (CliError, BodyError, ConnectorError, IncidentNotFound, PlaybookError) as exc:
+    except (CliError, BodyError, ConnectorError, IncidentNotFound, PlaybookError, DecisionError, Forbidden,
+            RunbookError) as exc:
         err.print(f"irflow: error: {exc}", markup=False, highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -1,11 +1,13 @@
-"""Glue between intake and response: pick each new incident's playbook, run its flow, deliver the outbox."""
+"""Glue between intake, decisions and the Prefect flows: which flow runs for what, and the timers."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
-from irflow import audit, incidents, outbox, playbook, workspace
-from irflow.models import Category, Severity
+from irflow import audit, decisions, incidents, outbox, playbook, workspace
+from irflow.models import Category, Severity, utcnow
 from irflow.runtime import Runtime
 from irflow.store.tables import AlertRow
 
@@ -13,6 +15,8 @@ from irflow.store.tables import AlertRow
 def choose_playbook(rt: Runtime, incident_id: str) -> str | None:
     with rt.db.tx() as s:
         row = incidents.get(s, incident_id)
+        if row.playbook:
+            return row.playbook
         source = s.execute(select(AlertRow.source).where(AlertRow.incident_id == incident_id).limit(1)).scalar() or ""
         chosen = playbook.select(rt.playbooks, Category(row.category), Severity(row.severity), source)
         if chosen is None:
@@ -22,14 +26,34 @@ def choose_playbook(rt: Runtime, incident_id: str) -> str | None:
         return chosen.name if chosen else None
 
 
-def respond(rt: Runtime, incident_id: str) -> str | None:
+def respond(rt: Runtime, incident_id: str, playbook_name: str | None = None) -> str | None:
     """Run the incident's playbook as a Prefect flow run (in this process); returns the incident status."""
-    name = choose_playbook(rt, incident_id)
+    name = playbook_name or choose_playbook(rt, incident_id)
     if name is None:
         return None
+    if name not in rt.playbooks:
+        raise playbook.PlaybookError(f"no playbook named {name!r}; see `irflow playbooks list`")
     from irflow.flows.respond import respond as respond_flow
 
     return respond_flow(incident_id=incident_id, playbook=name)
+
+
+def run_undo(rt: Runtime, undo_ids: list[str]) -> list[str]:
+    if not undo_ids:
+        return []
+    from irflow.flows.respond import undo as undo_flow
+
+    return undo_flow(action_ids=undo_ids)
+
+
+def tick(rt: Runtime, now: datetime | None = None) -> None:
+    """Timers: escalate expired approvals, undo containments whose TTL passed. Due-at rows in the
+    database drive both, so they survive restarts."""
+    now = now or utcnow()
+    for incident_id in decisions.expire_approvals(rt.db, now):
+        respond(rt, incident_id)  # the incident may now count as contained
+    expired = decisions.due_containment_expiries(rt.db, now)
+    run_undo(rt, [decisions.plan_undo(rt.db, rt.settings, a, "irflow:ttl", check_role=False) for a in expired])
 
 
 def deliver(rt: Runtime) -> int:

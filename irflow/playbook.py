@@ -56,6 +56,14 @@ class Step(BaseModel):
     on_failure: OnFailure = OnFailure.continue_
     timeout: float = 30
     retries: int = Field(default=2, ge=0, le=10)
+    ttl: str | None = Field(default=None, pattern=r"^\d+[smhd]$", description="Undo automatically after, e.g. 4h.")
+    approval_timeout_minutes: int | None = Field(default=None, ge=1)
+
+    @property
+    def ttl_seconds(self) -> int | None:
+        if self.ttl is None:
+            return None
+        return int(self.ttl[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[self.ttl[-1]]
 
 
 class Playbook(BaseModel):

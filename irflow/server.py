@@ -51,6 +51,7 @@ class Worker:
             try:
                 if incident_id is not None:
                     orchestrate.respond(self.rt, incident_id)
+                orchestrate.tick(self.rt)
                 orchestrate.deliver(self.rt)
             except ConnectorError:
                 continue  # recorded on the action / outbox row; the loop goes on

@@ -46,6 +46,15 @@ class IrflowSettings(BaseSettings):
     dedup_window_minutes: int = 10
     max_alert_bytes: int = 1 << 20
     max_batch_bytes: int = 32 << 20
+    approval_timeout_minutes: int = Field(default=240, description="An unanswered approval escalates and is skipped.")
+    protected_keys: list[str] = Field(default_factory=list, description="Keys automation never contains by itself.")
+    protected_users: list[str] = Field(default_factory=list, description="Break-glass and service accounts.")
+    blast_radius_max: int = Field(default=20, description="Automatic containments allowed per window.")
+    blast_radius_window_minutes: int = 10
+    rbac: dict[str, str] = Field(
+        default_factory=dict,
+        description='principal -> role, e.g. {"cli:alice" = "approver", "slack:U024BE7LH" = "responder"}',
+    )
 
     @classmethod
     def settings_customise_sources(

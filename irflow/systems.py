@@ -14,6 +14,8 @@ from irflow.connectors.gateway.interface import KeyRevoker, UserBlocker
 from irflow.connectors.gateway.local import LocalGateway
 from irflow.connectors.jira.interface import Ticketing
 from irflow.connectors.jira.local import LocalJira
+from irflow.connectors.prompts.interface import PromptRegistry
+from irflow.connectors.prompts.local import LocalPrompts
 from irflow.connectors.slack.interface import ChatOps
 from irflow.connectors.slack.local import LocalSlack
 from irflow.store.engine import Database
@@ -57,14 +59,20 @@ class Systems:
     tickets: Ticketing
     keys: dict[str, KeyRevoker] = field(default_factory=dict)
     users: dict[str, UserBlocker] = field(default_factory=dict)
+    prompts: dict[str, PromptRegistry] = field(default_factory=dict)
     default_target: dict[str, str] = field(default_factory=dict)
     statuses: list[SystemStatus] = field(default_factory=list)
+    protected: set[str] = field(default_factory=set)
+    """Identities automation must never contain by itself (e.g. the gateway's master key)."""
 
     def key_revoker(self, system: str) -> KeyRevoker:
         return self._pick(self.keys, system, "keys")
 
     def user_blocker(self, system: str) -> UserBlocker:
         return self._pick(self.users, system, "users")
+
+    def prompt_registry(self, system: str) -> PromptRegistry:
+        return self._pick(self.prompts, system, "prompts")
 
     def target_for(self, capability: str, explicit: str | None) -> str:
         return explicit or self.default_target.get(capability, "local")
@@ -82,8 +90,8 @@ def build(db: Database) -> Systems:
     gateway = LocalGateway(db)
     systems = Systems(
         gateway=gateway, chat=LocalSlack(db), tickets=LocalJira(db),
-        keys={"local": gateway.keys}, users={"local": gateway.users},
-        default_target={"keys": "local", "users": "local"},
+        keys={"local": gateway.keys}, users={"local": gateway.users}, prompts={"local": LocalPrompts(db)},
+        default_target={"keys": "local", "users": "local", "prompts": "local"},
         statuses=[SystemStatus("gateway", "local twin")],
     )
     _add_litellm(systems)
@@ -103,6 +111,8 @@ def _add_litellm(systems: Systems) -> None:
     systems.keys["litellm"] = LiteLLMKeys(settings)
     systems.users["litellm"] = LiteLLMUsers(settings)
     systems.default_target.update(keys="litellm", users="litellm")
+    if settings.master_key is not None:
+        systems.protected.add(settings.master_key.get_secret_value())
     systems.statuses.append(SystemStatus("litellm", "real", settings.proxy_url or ""))
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore import xform_name
@@ -52,6 +52,7 @@ SYSTEM_COGNITO = "cognito"
 ACTIVE, INACTIVE = "Active", "Inactive"
 DEFAULT_RETRY_AFTER = 1.0
 MESSAGE_MAX = 300
+Service = Literal["iam", "cognito-idp"]
 SETTLE_READS, SETTLE_PAUSE = 3, 0.5
 """IAM is eventually consistent: a state read right after a write may lag, so verify a few times."""
 
@@ -156,7 +157,7 @@ class _Aws:
     echo of the secret key or session token in an AWS answer is masked.
     """
 
-    def __init__(self, settings: AwsSettings, service: str, system: str,
+    def __init__(self, settings: AwsSettings, service: Service, system: str,
                  session: boto3.session.Session | None) -> None:
         if not settings.configured():
             raise ConfigError("AWS is disabled: set IRFLOW_AWS_ENABLED=true to contain keys and users in AWS",
@@ -171,7 +172,7 @@ class _Aws:
     def __repr__(self) -> str:
         return f"_Aws({self.system!r}, region={self.region!r}, endpoint_url={self.endpoint_url!r})"
 
-    def _make_client(self, service: str, settings: AwsSettings) -> Any:
+    def _make_client(self, service: Service, settings: AwsSettings) -> Any:
         config = Config(connect_timeout=settings.timeout, read_timeout=settings.timeout,
                         retries={"total_max_attempts": 1, "mode": "standard"})
         try:

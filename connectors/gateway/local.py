@@ -14,6 +14,7 @@ from irflow.store.engine import Database
 from irflow.store.tables import GatewayBlockRow
 
 KEY, USER = "key", "user"
+LIMITS = ("rpm_limit", "tpm_limit", "max_budget")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,31 @@ class _DenyList:
                 row.blocked, row.reason, row.updated_at = blocked, reason, utcnow()
         return Outcome(call, before, self.state(kind, value), changed=True)
 
+    def limits(self, key: str) -> dict[str, int | float | None]:
+        with self._db.tx() as s:
+            return _limits_of(s.get(GatewayBlockRow, (KEY, key)))
+
+    def set_limits(self, key: str, wanted: dict[str, int | float | None], *, op: str, dry_run: bool) -> Outcome:
+        call = PlannedCall(self.system, f"{op} key", {KEY: key, **wanted})
+        before = self.limits(key)
+        after = before | wanted
+        if dry_run or after == before:
+            return Outcome(call, before, before, changed=False, dry_run=dry_run,
+                           detail="dry run" if dry_run else "limits already set")
+        with self._db.tx() as s:
+            row = s.get(GatewayBlockRow, (KEY, key))
+            if row is None:
+                s.add(GatewayBlockRow(kind=KEY, value=key, blocked=False, reason="limited", limits=after,
+                                      updated_at=utcnow()))
+            else:
+                row.limits, row.updated_at = after, utcnow()
+        return Outcome(call, before, self.limits(key), changed=True)
+
+
+def _limits_of(row: GatewayBlockRow | None) -> dict[str, int | float | None]:
+    limits = (row.limits if row is not None else None) or {}
+    return {name: limits.get(name) for name in LIMITS}
+
 
 class LocalKeys:
     """KeyRevoker of the embedded gateway."""
@@ -60,7 +86,7 @@ class LocalKeys:
         self._deny = deny
 
     def info(self, key: str) -> dict[str, object]:
-        return self._deny.state(KEY, key)
+        return self._deny.state(KEY, key) | self._deny.limits(key)
 
     def block(self, key: str, *, dry_run: bool = False) -> Outcome:
         return self._deny.set(KEY, key, blocked=True, reason="blocked", op="block", dry_run=dry_run)
@@ -70,6 +96,16 @@ class LocalKeys:
 
     def delete(self, key: str, *, dry_run: bool = False) -> Outcome:
         return self._deny.set(KEY, key, blocked=True, reason="deleted", op="delete", dry_run=dry_run)
+
+    def rate_limit(self, key: str, *, rpm_limit: int | None = None, tpm_limit: int | None = None,
+                   max_budget: float | None = None, dry_run: bool = False) -> Outcome:
+        """Lower the key's limits (None keeps a limit as it is); `before` holds the old ones for undo."""
+        wanted = {k: v for k, v in {"rpm_limit": rpm_limit, "tpm_limit": tpm_limit, "max_budget": max_budget}.items()
+                  if v is not None}
+        return self._deny.set_limits(key, wanted, op="rate limit", dry_run=dry_run)
+
+    def restore_limits(self, key: str, previous: dict[str, int | float | None], *, dry_run: bool = False) -> Outcome:
+        return self._deny.set_limits(key, dict(previous), op="restore limits", dry_run=dry_run)
 
 
 class LocalUsers:

@@ -223,7 +223,8 @@ class OktaUsers:
         `status` is kept because it is what an audit and the inverse need (STAGED, LOCKED_OUT, ...).
         """
         body = self._http.send("GET", user_path(user))
-        profile = body.get("profile") if isinstance(body.get("profile"), dict) else {}
+        raw = body.get("profile")
+        profile: dict[str, Any] = raw if isinstance(raw, dict) else {}
         status = str(body.get("status") or "")
         return {"id": body.get("id"), "login": profile.get("login"), "status": status,
                 "blocked": status == SUSPENDED}

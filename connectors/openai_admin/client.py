@@ -202,7 +202,7 @@ class _Http:
             return NotFound(message, system=SYSTEM, status=status)
         if status == 409:
             return Conflict(message, system=SYSTEM, status=status)
-        if status == 429 and body.code != "insufficient_quota":  # quota is billing: waiting does not help
+        if status == 429:
             return RateLimited(message, retry_after=retry_after(resp.headers), system=SYSTEM, status=status)
         if status >= 500:
             return Unavailable(message, system=SYSTEM, status=status)
@@ -223,10 +223,11 @@ class _Http:
 
 def _owner(raw: Mapping[str, Any]) -> dict[str, object]:
     """Who owns the key: a user or a service account (docs and live answers differ in the user's fields)."""
-    owner = raw.get("owner") if isinstance(raw.get("owner"), dict) else {}
+    found = raw.get("owner")
+    owner: Mapping[str, Any] = found if isinstance(found, dict) else {}
     kind = owner.get("type")
-    who = owner.get(kind) if kind in ("user", "service_account") else None
-    who = who if isinstance(who, dict) else {}
+    member = owner.get(kind) if kind in ("user", "service_account") else None
+    who: Mapping[str, Any] = member if isinstance(member, dict) else {}
     return {"type": kind, "id": who.get("id"), "name": who.get("name"), "email": who.get("email"),
             "role": who.get("role")}
 

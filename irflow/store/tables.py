@@ -113,7 +113,25 @@ class ActionRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(600), unique=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    __table_args__ = (Index("ix_actions_incident_id", "incident_id"),)
+    playbook: Mapped[str | None] = mapped_column(String(120))
+    playbook_hash: Mapped[str | None] = mapped_column(String(64))
+    phase: Mapped[str] = mapped_column(String(16), server_default="contain")
+    on_failure: Mapped[str] = mapped_column(String(16), server_default="continue")
+    position: Mapped[int] = mapped_column(Integer, server_default="0")
+    approval_due_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, doc="containment TTL: undone automatically then")
+    undo_of: Mapped[str | None] = mapped_column(String(40))
+    __table_args__ = (Index("ix_actions_incident_id", "incident_id"), Index("ix_actions_status", "status"))
+
+
+class AutomationStateRow(Base):
+    """Switches an operator flips at run time (e.g. automation paused), with who flipped them."""
+
+    __tablename__ = "automation_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(255))
 
 
 class TimelineRow(Base):
@@ -177,6 +195,7 @@ class GatewayBlockRow(Base):
     value: Mapped[str] = mapped_column(String(600), primary_key=True)
     blocked: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str] = mapped_column(Text)
+    limits: Mapped[dict[str, Any] | None] = mapped_column(JSON, doc="rpm_limit / tpm_limit / max_budget of a key")
     updated_at: Mapped[datetime]
 
 

@@ -11,7 +11,7 @@ from irflow.systems import build
 def test_everything_is_a_twin_by_default(db) -> None:  # type: ignore[no-untyped-def]
     systems = build(db)
     assert systems.chat.system == "local" and systems.tickets.system == "local"
-    assert systems.default_target == {"keys": "local", "users": "local"}
+    assert systems.default_target == {"keys": "local", "users": "local", "prompts": "local"}
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,6 @@ def test_full_litellm_configuration_switches_containment_target(db, monkeypatch)
     monkeypatch.setenv("LITELLM_PROXY_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("LITELLM_MASTER_KEY", "sk-master-for-tests")
     systems = build(db)
-    assert systems.default_target == {"keys": "litellm", "users": "litellm"}
+    assert systems.default_target["keys"] == "litellm" and systems.default_target["users"] == "litellm"
     assert systems.key_revoker("litellm").system == "litellm"
     assert "sk-master-for-tests" not in repr(systems.key_revoker("litellm"))

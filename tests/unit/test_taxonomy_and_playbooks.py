@@ -61,7 +61,8 @@ def test_destructive_actions_always_need_approval() -> None:
     assert not actions.get("keys.block").needs_approval_by_policy
     for spec in actions.CATALOG.values():
         if spec.inverse is not None:
-            assert actions.get(spec.inverse).inverse == spec.name, spec.name
+            inverse = actions.get(spec.inverse)
+            assert inverse.capability == spec.capability and inverse.reversible, spec.name
 
 
 def test_bad_playbook_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]

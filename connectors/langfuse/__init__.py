@@ -1,0 +1,1 @@
+"""Langfuse prompt management: move a prompt's serving label back to the previous version and forward again."""
