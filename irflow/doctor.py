@@ -33,6 +33,8 @@ def run_checks(rt: Runtime) -> list[tuple[str, str, str]]:
     for status in systems.statuses:
         if status.mode != "real":
             rows.append((status.name, "local twin", "set its env vars to use the real system"))
-        else:
+        elif status.name in probes:
             rows.append(_probe(status.name, probes[status.name]))
+        else:
+            rows.append((status.name, "real, not probed", f"{status.detail} (no reachability check yet)"))
     return rows

@@ -24,6 +24,9 @@ from irflow.store.tables import ActionRow, AlertRow, AutomationStateRow, Inciden
 from irflow.systems import Systems
 
 PAUSED_KEY = "automation.paused"
+STALE_RUNNING = timedelta(minutes=10)
+"""A `running` action older than this was left by a crashed run; connectors are idempotent, so it is
+claimed again rather than stuck forever."""
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,8 @@ def _claim(db: Database, action_id: str) -> tuple[str, str, dict[str, Any]] | st
     with db.tx() as s:
         row = s.get(ActionRow, action_id)
         assert row is not None, action_id
-        if row.status != ActionStatus.planned.value or row.name == "manual.task":
+        stale = row.status == ActionStatus.running.value and row.updated_at < utcnow() - STALE_RUNNING
+        if (row.status != ActionStatus.planned.value and not stale) or row.name == "manual.task":
             return row.status
         if automation_paused(s) and row.approved_by is None and row.undo_of is None:
             return row.status

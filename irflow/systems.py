@@ -95,6 +95,9 @@ def build(db: Database) -> Systems:
         statuses=[SystemStatus("gateway", "local twin")],
     )
     _add_litellm(systems)
+    _add_admin_keys(systems)
+    _add_identity_providers(systems)
+    _add_aws(systems)
     _add_slack(systems)
     _add_jira(systems)
     return systems
@@ -114,6 +117,54 @@ def _add_litellm(systems: Systems) -> None:
     if settings.master_key is not None:
         systems.protected.add(settings.master_key.get_secret_value())
     systems.statuses.append(SystemStatus("litellm", "real", settings.proxy_url or ""))
+
+
+def _add_admin_keys(systems: Systems) -> None:
+    """Provider admin APIs: containment for keys issued by OpenAI / Anthropic themselves."""
+    from irflow.connectors.anthropic_admin.client import AnthropicKeys
+    from irflow.connectors.anthropic_admin.settings import AnthropicAdminSettings
+    from irflow.connectors.openai_admin.client import OpenAIKeys
+    from irflow.connectors.openai_admin.settings import OpenAIAdminSettings
+
+    openai, anthropic = OpenAIAdminSettings(), AnthropicAdminSettings()
+    if _real("openai", openai):
+        systems.keys["openai"] = OpenAIKeys(openai)
+        systems.statuses.append(SystemStatus("openai", "real", openai.api_url))
+    if _real("anthropic", anthropic):
+        systems.keys["anthropic"] = AnthropicKeys(anthropic)
+        systems.statuses.append(SystemStatus("anthropic", "real", anthropic.api_url))
+
+
+def _add_identity_providers(systems: Systems) -> None:
+    """Identity providers: accounts (not just gateway end users) for users.disable_account and friends."""
+    from irflow.connectors.entra.client import EntraUsers
+    from irflow.connectors.entra.settings import EntraSettings
+    from irflow.connectors.okta.client import OktaUsers
+    from irflow.connectors.okta.settings import OktaSettings
+
+    okta, entra = OktaSettings(), EntraSettings()
+    if _real("okta", okta):
+        systems.users["okta"] = OktaUsers(okta)
+        systems.statuses.append(SystemStatus("okta", "real", str(okta.org_url)))
+    if _real("entra", entra):
+        systems.users["entra"] = EntraUsers(entra)
+        systems.statuses.append(SystemStatus("entra", "real", str(entra.graph_url)))
+
+
+def _add_aws(systems: Systems) -> None:
+    """AWS only when IRFLOW_AWS_ENABLED=true: ambient cloud credentials never switch irflow to a real account."""
+    from irflow.connectors.aws.settings import AwsSettings
+
+    settings = AwsSettings()
+    if not _real("aws", settings):
+        return
+    from irflow.connectors.aws.client import CognitoUsers, IamKeys
+
+    systems.keys["aws_iam"] = IamKeys(settings)
+    systems.statuses.append(SystemStatus("aws_iam", "real", settings.endpoint_url or settings.region))
+    if settings.cognito_user_pool_id:
+        systems.users["cognito"] = CognitoUsers(settings)
+        systems.statuses.append(SystemStatus("cognito", "real", settings.cognito_user_pool_id))
 
 
 def _add_slack(systems: Systems) -> None:

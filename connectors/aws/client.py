@@ -173,6 +173,8 @@ class _Aws:
         return f"_Aws({self.system!r}, region={self.region!r}, endpoint_url={self.endpoint_url!r})"
 
     def _make_client(self, service: Service, settings: AwsSettings) -> Any:
+        # botocore's `max_attempts` counts retries after the first try ({"max_attempts": 1} sends twice);
+        # `total_max_attempts` counts tries, so 1 means exactly one request and our flows decide on retrying.
         config = Config(connect_timeout=settings.timeout, read_timeout=settings.timeout,
                         retries={"total_max_attempts": 1, "mode": "standard"})
         try:

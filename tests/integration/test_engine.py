@@ -1,0 +1,282 @@
+"""Playbook engine on a real Prefect server: approvals granted / rejected / timed out, undo of each action
+kind, rollback after a failing step, re-runs after a crash repeat nothing, guardrails, dry-run changes
+nothing anywhere."""
+
+from __future__ import annotations
+
+import hashlib
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from irflow import decisions, incidents, intake, orchestrate, rbac, response, runtime
+from irflow.bodies import split
+from irflow.models import utcnow
+from irflow.settings import IrflowSettings
+from irflow.store.tables import ActionRow, AuditRow
+from tests.contract.litellm_server import MASTER_KEY, LiteLLMProxy
+
+pytestmark = pytest.mark.integration
+
+APPROVER, OUTSIDER = "cli:alice", "cli:mallory"
+HEADER = """\
+id: 0b7d6f0e-3c1a-4e2b-9f5d-7a8c9b0d1e2f
+title: Test playbook
+status: experimental
+severity: high
+tags: [owasp.llm01, atlas.aml.t0051.000]
+runbook: prompt_injection.md
+description: for tests
+trigger:
+  categories: [prompt_injection]
+steps:
+"""
+
+
+def _playbook(folder: Path, steps: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / "prompt_injection.yaml").write_text(HEADER + textwrap.indent(textwrap.dedent(steps), "  "))
+
+
+@pytest.fixture
+def make_rt(tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    def build(steps: str, **settings: Any) -> runtime.Runtime:
+        _playbook(tmp_path / "books", steps)
+        base = {"home": tmp_path / "home", "playbooks": tmp_path / "books", "rbac": {APPROVER: "approver"}}
+        return runtime.create(IrflowSettings(**(base | settings)))
+
+    return build
+
+
+def _alert(rt: runtime.Runtime, user: str = "eve", key: str = "app-key-1", session: str = "s-1") -> str:
+    body = ('{"title": "pi", "category": "prompt_injection", "severity": "high", '
+            f'"actor": {{"user": "{user}", "api_key": "{key}", "session": "{session}"}}}}').encode()
+    incident_id = intake.ingest(rt.db, rt.settings, split(body, max_bytes=1 << 20)).results[0].incident_id
+    assert incident_id
+    return incident_id
+
+
+def _actions(rt: runtime.Runtime, incident_id: str) -> dict[str, ActionRow]:
+    with rt.db.tx() as s:
+        return {a.step_id: a for a in incidents.actions_of(s, incident_id)}
+
+
+SUSPEND = """\
+- id: suspend
+  action: users.suspend
+  args: {user: "{{ incident.actor.user }}"}
+"""
+GATED_BLOCK = """\
+- id: block-key
+  action: keys.block
+  requires_approval: true
+  args: {key: "{{ incident.actor.api_key }}"}
+"""
+
+
+def test_approval_granted_runs_the_step(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(SUSPEND + GATED_BLOCK)
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    acts = _actions(rt, incident_id)
+    assert acts["suspend"].status == "done" and acts["block-key"].status == "awaiting_approval"
+    assert rt.systems.gateway.check(key="app-key-1").allowed
+    with pytest.raises(rbac.Forbidden):
+        decisions.approve(rt.db, rt.settings, acts["block-key"].id, OUTSIDER)
+    orchestrate.respond(rt, decisions.approve(rt.db, rt.settings, acts["block-key"].id, APPROVER))
+    after = _actions(rt, incident_id)["block-key"]
+    assert after.status == "done" and after.approved_by == APPROVER
+    assert not rt.systems.gateway.check(key="app-key-1").allowed
+    with rt.db.tx() as s:
+        kinds = [r.kind for r in s.execute(select(AuditRow)).scalars()]
+    assert "rbac.refused" in kinds and "action.approved" in kinds
+
+
+def test_approval_rejected_never_runs(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(GATED_BLOCK)
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    action_id = _actions(rt, incident_id)["block-key"].id
+    orchestrate.respond(rt, decisions.reject(rt.db, rt.settings, action_id, APPROVER, "business-critical key"))
+    assert _actions(rt, incident_id)["block-key"].status == "rejected"
+    assert rt.systems.gateway.check(key="app-key-1").allowed
+    with pytest.raises(decisions.DecisionError, match="not awaiting_approval"):
+        decisions.approve(rt.db, rt.settings, action_id, APPROVER)
+
+
+def test_approval_timeout_escalates_and_skips(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(SUSPEND + GATED_BLOCK, approval_timeout_minutes=30)
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    orchestrate.tick(rt, utcnow() + timedelta(minutes=29))
+    assert _actions(rt, incident_id)["block-key"].status == "awaiting_approval"
+    orchestrate.tick(rt, utcnow() + timedelta(minutes=31))
+    blocked = _actions(rt, incident_id)["block-key"]
+    assert blocked.status == "skipped" and "timed out" in blocked.reason
+    with rt.db.tx() as s:
+        timeline = [t.kind for t in incidents.timeline_of(s, incident_id)]
+    assert "escalation" in timeline
+    assert rt.systems.gateway.check(key="app-key-1").allowed
+
+
+def test_undo_each_action_kind(make_rt) -> None:  # type: ignore[no-untyped-def]
+    steps = SUSPEND + """\
+- id: block-key
+  action: keys.block
+  args: {key: "{{ incident.actor.api_key }}"}
+- id: limit-key
+  action: keys.rate_limit
+  args: {key: "other-key", rpm_limit: "5"}
+- id: rollback-prompt
+  action: prompts.rollback
+  args: {prompt: "support-bot"}
+"""
+    rt = make_rt(steps)
+    prompts = rt.systems.prompts["local"]
+    prompts.register("support-bot", "v1")  # type: ignore[attr-defined]
+    prompts.register("support-bot", "v2 tampered")  # type: ignore[attr-defined]
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    gw = rt.systems.gateway
+    assert not gw.check(user="eve").allowed and not gw.check(key="app-key-1").allowed
+    assert prompts.current_version("support-bot") == 1
+    assert gw.keys.info("other-key")["rpm_limit"] == 5
+    for step in ("suspend", "block-key", "limit-key", "rollback-prompt"):
+        undo_id = decisions.plan_undo(rt.db, rt.settings, _actions(rt, incident_id)[step].id, APPROVER)
+        assert orchestrate.run_undo(rt, [undo_id]) == ["done"], step
+        assert _actions(rt, incident_id)[step].status == "undone"
+    assert gw.check(user="eve").allowed and gw.check(key="app-key-1").allowed
+    assert prompts.current_version("support-bot") == 2
+    assert gw.keys.info("other-key")["rpm_limit"] is None
+    with rt.db.tx() as s:
+        assert incidents.get(s, incident_id).status == "open"
+
+
+def test_failing_step_rolls_back_what_ran(make_rt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with LiteLLMProxy() as proxy:
+        monkeypatch.setenv("LITELLM_PROXY_URL", proxy.url)
+        monkeypatch.setenv("LITELLM_MASTER_KEY", "sk-wrong-master-key-for-test")
+        rt = make_rt(SUSPEND.replace("action: users.suspend", "action: users.suspend\n  target: local") + """\
+- id: block-at-gateway
+  action: keys.block
+  target: litellm
+  on_failure: rollback
+  args: {key: "{{ incident.actor.api_key }}"}
+- id: never-reached
+  action: keys.block
+  target: local
+  args: {key: "second-key"}
+""")
+        incident_id = _alert(rt)
+        orchestrate.respond(rt, incident_id)
+    acts = _actions(rt, incident_id)
+    assert acts["block-at-gateway"].status == "failed" and "HTTP 401" in (acts["block-at-gateway"].error or "")
+    assert acts["suspend"].status == "undone" and acts["never-reached"].status == "planned"
+    assert rt.systems.gateway.check(user="eve").allowed and rt.systems.gateway.check(key="second-key").allowed
+
+
+def test_rerun_after_crash_repeats_nothing(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(SUSPEND + GATED_BLOCK.replace("requires_approval: true", "requires_approval: false"))
+    incident_id = _alert(rt)
+    book = rt.playbooks["prompt_injection"]
+    ids = response.start(rt.db, rt.settings, rt.systems, book, incident_id)
+    first = response.ordered(rt.db, ids)[0]
+    response.execute(rt.db, rt.systems, first.id)  # the crashed run got this far
+    with rt.db.tx() as s:  # ...and died while the second call was in flight
+        row = s.get(ActionRow, response.ordered(rt.db, ids)[1].id)
+        row.status, row.updated_at = "running", utcnow() - response.STALE_RUNNING - timedelta(seconds=1)
+    orchestrate.respond(rt, incident_id)
+    orchestrate.respond(rt, incident_id)  # a duplicate trigger
+    acts = _actions(rt, incident_id)
+    assert acts["suspend"].status == "done" and acts["block-key"].status == "done"
+    with rt.db.tx() as s:
+        done_events = s.execute(select(AuditRow).where(AuditRow.kind == "action.done")).scalars().all()
+    assert sorted(e.subject for e in done_events) == sorted([acts["suspend"].id, acts["block-key"].id])
+
+
+def test_guardrails_protected_identity_and_blast_radius(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(SUSPEND, protected_users=["breakglass"], blast_radius_max=2)
+    protected = _alert(rt, user="breakglass")
+    orchestrate.respond(rt, protected)
+    step = _actions(rt, protected)["suspend"]
+    assert step.status == "awaiting_approval" and "protected identity" in step.reason
+    for n in range(2):
+        orchestrate.respond(rt, _alert(rt, user=f"user{n}", session=f"s{n}"))
+    over = _alert(rt, user="user9", session="s9")
+    orchestrate.respond(rt, over)
+    step = _actions(rt, over)["suspend"]
+    assert step.status == "awaiting_approval" and "blast-radius" in step.reason
+    assert rt.systems.gateway.check(user="user9").allowed
+
+
+def test_paused_automation_plans_but_executes_nothing(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(SUSPEND, rbac={APPROVER: "admin"})
+    decisions.set_paused(rt.db, rt.settings, APPROVER, True, "change freeze")
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    assert _actions(rt, incident_id)["suspend"].status == "planned"
+    assert rt.systems.gateway.check(user="eve").allowed
+    decisions.set_paused(rt.db, rt.settings, APPROVER, False)
+    for pending in decisions.incidents_with_planned_actions(rt.db):
+        orchestrate.respond(rt, pending)
+    assert not rt.systems.gateway.check(user="eve").allowed
+
+
+def test_ttl_undoes_containment_when_it_expires(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(SUSPEND + '  ttl: "1h"\n')
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    assert not rt.systems.gateway.check(user="eve").allowed
+    orchestrate.tick(rt, utcnow() + timedelta(minutes=59))
+    assert not rt.systems.gateway.check(user="eve").allowed
+    orchestrate.tick(rt, utcnow() + timedelta(minutes=61))
+    assert rt.systems.gateway.check(user="eve").allowed
+    assert _actions(rt, incident_id)["suspend"].status == "undone"
+
+
+def test_false_positive_undoes_and_resolves(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(SUSPEND + GATED_BLOCK.replace("requires_approval: true", "requires_approval: false"))
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    undo_ids = decisions.plan_false_positive(rt.db, rt.settings, incident_id, APPROVER, "red-team exercise")
+    assert orchestrate.run_undo(rt, undo_ids) == ["done", "done"]
+    assert rt.systems.gateway.check(user="eve").allowed and rt.systems.gateway.check(key="app-key-1").allowed
+    with rt.db.tx() as s:
+        assert incidents.get(s, incident_id).status == "resolved"
+
+
+def _store_fingerprint(rt: runtime.Runtime) -> str:
+    digest = hashlib.sha256()
+    with rt.db.engine.connect() as conn:
+        tables = [r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"))]
+        for table in tables:
+            for row in conn.execute(text(f'SELECT * FROM "{table}" ORDER BY 1')):
+                digest.update(repr(tuple(row)).encode())
+    return digest.hexdigest()
+
+
+def test_dry_run_changes_nothing_anywhere(make_rt, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from irflow.manual_run import run
+
+    with LiteLLMProxy() as proxy:
+        proxy.add_key("app-key-1")
+        monkeypatch.setenv("LITELLM_PROXY_URL", proxy.url)
+        monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER_KEY)
+        rt = make_rt(SUSPEND + GATED_BLOCK)
+        incident_id = _alert(rt)
+        alert_file = tmp_path / "alert.json"
+        alert_file.write_text('{"title": "pi", "category": "prompt_injection", "severity": "high", '
+                              '"actor": {"user": "zed", "api_key": "app-key-1"}}')
+        before, seen = _store_fingerprint(rt), len(proxy.requests)
+        by_incident = run(rt, "prompt_injection", incident_id, None, True, APPROVER)
+        by_alert = run(rt, "prompt_injection", None, alert_file, True, APPROVER)
+        assert _store_fingerprint(rt) == before
+        assert [r for r in proxy.requests[seen:] if r.method != "GET"] == []
+    steps = {s["step"]: s for s in by_incident["steps"]}
+    assert steps["block-key"]["needs_approval"] is True and steps["suspend"]["system"] == "litellm"
+    assert "block" in (steps["block-key"]["call"] or "")
+    assert {s["step"] for s in by_alert["steps"]} == {"suspend", "block-key"}
