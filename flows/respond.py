@@ -11,7 +11,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import State
 
-from irflow import decisions, incidents, response, runtime
+from irflow import decisions, enrich, incidents, response, runtime
 from irflow.connectors.errors import ConnectorError
 from irflow.models import ActionStatus
 from irflow.playbook import OnFailure
@@ -34,6 +34,13 @@ def run_action(action_id: str, ttl_seconds: int | None = None) -> str:
     """One connector call, recorded in irflow's actions table."""
     rt = runtime.get()
     return response.execute(rt.db, rt.systems, action_id, ttl_seconds)
+
+
+@task(name="enrich", retries=0)
+def enrich_incident(incident_id: str) -> None:
+    """Ask the targets about the actor before the playbook decides; never fails the response."""
+    rt = runtime.get()
+    enrich.enrich(rt.db, rt.systems, incident_id)
 
 
 def _run(action_id: str, ttl_seconds: int | None = None) -> str:
@@ -81,6 +88,10 @@ def respond(incident_id: str, playbook: str) -> str:
     rt = runtime.get()
     book = rt.playbooks[playbook]
     steps = {s.id: s for s in book.steps}
+    with rt.db.tx() as s:
+        enriched = incidents.get(s, incident_id).enrichment is not None
+    if not enriched:
+        enrich_incident(incident_id, return_state=True)
     for row in response.ordered(rt.db, response.start(rt.db, rt.settings, rt.systems, book, incident_id)):
         step = steps.get(row.step_id)
         status = _run(row.id, step.ttl_seconds if step else None)

@@ -101,6 +101,14 @@ def _safe(value: str | None) -> str | None:
     return None if value is None else str(redact(value, max_len=500, pii=False))
 
 
+def _safe_tree(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _safe_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_safe_tree(v) for v in value]
+    return _safe(value) if isinstance(value, str) else value
+
+
 def actor_view(actor: dict[str, Any]) -> dict[str, str | None]:
     return {k: _safe(actor.get(k)) for k in ("user", "api_key", "team", "session", "ip")}
 
@@ -118,6 +126,7 @@ def incident_view(session: Session, row: IncidentRow, *, detail: bool = True) ->
         "category": row.category, "categories": row.categories, "owasp": row.owasp, "atlas": row.atlas,
         "actor": actor_view(row.actor), "alert_count": row.alert_count, "jira_key": row.jira_key,
         "slack_channel": row.slack_channel, "slack_thread": row.slack_thread, "playbook": row.playbook,
+        "enrichment": _safe_tree(row.enrichment),
         "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
     }
     if detail:

@@ -76,6 +76,10 @@ def summary_text(incident: dict[str, Any], actions: list[dict[str, Any]], eviden
         compose("Actor: {actor}", actor=_actor_line(incident["actor"])),
         compose("Alerts: {n}", n=int(incident["alert_count"])),
     ]
+    if incident.get("enrichment"):
+        from irflow.enrich import summary
+
+        lines.append(redact(summary(incident["enrichment"]), max_len=800, pii=False))
     if evidence:
         lines.append(compose("Evidence (attacker-controlled, defanged): {e}", e=redact(evidence, max_len=600)))
     if actions:

@@ -68,7 +68,7 @@ def incident_context(session: Session, incident: IncidentRow) -> dict[str, Any]:
         select(AlertRow).where(AlertRow.incident_id == incident.id).order_by(AlertRow.received_at).limit(1)
     ).scalar_one_or_none()
     inc = {"id": incident.id, "category": incident.category, "severity": incident.severity, "actor": incident.actor,
-           "alert_count": incident.alert_count}
+           "alert_count": incident.alert_count, "enrichment": incident.enrichment or {}}
     return context_from(inc, alert_context(first) if first is not None else {})
 
 

@@ -85,6 +85,7 @@ class IncidentRow(Base):
     slack_channel: Mapped[str | None] = mapped_column(String(64))
     slack_thread: Mapped[str | None] = mapped_column(String(64))
     slack_summary_ts: Mapped[str | None] = mapped_column(String(64))
+    enrichment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_alert_at: Mapped[datetime]

@@ -280,3 +280,38 @@ def test_dry_run_changes_nothing_anywhere(make_rt, monkeypatch, tmp_path: Path) 
     assert steps["block-key"]["needs_approval"] is True and steps["suspend"]["system"] == "litellm"
     assert "block" in (steps["block-key"]["call"] or "")
     assert {s["step"] for s in by_alert["steps"]} == {"suspend", "block-key"}
+
+
+def test_enrichment_runs_before_the_playbook_and_shows_history(make_rt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with LiteLLMProxy() as proxy:
+        proxy.add_key("app-key-1", key_alias="support-bot-prod", team_id="support", spend=12.5)
+        monkeypatch.setenv("LITELLM_PROXY_URL", proxy.url)
+        monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER_KEY)
+        rt = make_rt(SUSPEND)
+        first = _alert(rt)
+        with rt.db.tx() as s:
+            incidents.get(s, first).status = "resolved"
+        second = _alert(rt, session="s-2")  # same user, not the same delivery
+        orchestrate.respond(rt, second)
+    with rt.db.tx() as s:
+        view = incidents.incident_view(s, incidents.get(s, second))
+        kinds = [t.kind for t in incidents.timeline_of(s, second)]
+    found = view["enrichment"]
+    assert found["key"]["system"] == "litellm" and found["key"]["key_alias"] == "support-bot-prod"
+    assert found["key"]["blocked"] is False and found["key"]["spend"] == 12.5
+    assert found["user"]["blocked"] is False  # asked before the playbook suspended the user
+    assert found["history"] == {"earlier_incidents": 1, "alerts_total": 2}
+    assert kinds.index("enrichment") < kinds.index("decision")
+
+
+def test_enrichment_survives_an_unreachable_target(make_rt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from irflow.prefect_server import free_port
+
+    monkeypatch.setenv("LITELLM_PROXY_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER_KEY)
+    rt = make_rt(SUSPEND.replace("action: users.suspend", "action: users.suspend\n  target: local"))
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    with rt.db.tx() as s:
+        incident = incidents.get(s, incident_id)
+    assert "unavailable" in incident.enrichment["key"] and incident.status == "contained"
