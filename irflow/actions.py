@@ -56,6 +56,13 @@ def _users(verb: str) -> Executor:
     return run
 
 
+def _sessions(verb: str) -> Executor:
+    def run(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
+        return getattr(systems.session_blocker(system), verb)(args["session"], dry_run=dry_run)
+
+    return run
+
+
 def _limits_capable(systems: Systems, system: str) -> Any:
     revoker = systems.key_revoker(system)
     if not hasattr(revoker, "rate_limit"):
@@ -104,11 +111,18 @@ CATALOG: dict[str, ActionSpec] = {
                    "users", "user", True, Impact.low, "users.unsuspend", _users("suspend")),
         ActionSpec("users.disable_account", "Disable account", "Suspend the user's account at the identity provider: "
                    "locks them out of everything, so a human approves it.",
-                   "users", "user", True, Impact.high, "users.unsuspend", _users("suspend")),
+                   "accounts", "user", True, Impact.high, "users.enable_account", _users("suspend")),
+        ActionSpec("users.enable_account", "Enable account", "Unsuspend the account at the identity provider.",
+                   "accounts", "user", True, Impact.high, "users.disable_account", _users("unsuspend")),
         ActionSpec("users.unsuspend", "Unsuspend user", "Let the user back in.",
                    "users", "user", True, Impact.low, "users.suspend", _users("unsuspend")),
-        ActionSpec("users.revoke_sessions", "Revoke sessions", "Sign the user out everywhere.",
-                   "users", "user", False, Impact.low, None, _users("revoke_sessions")),
+        ActionSpec("users.revoke_sessions", "Revoke sessions", "Sign the user out everywhere (identity provider).",
+                   "accounts", "user", False, Impact.low, None, _users("revoke_sessions")),
+        ActionSpec("sessions.block", "Block session", "Refuse the requests of one conversation/session at the "
+                   "gateway: the first rung, before the end user.",
+                   "sessions", "session", True, Impact.low, "sessions.unblock", _sessions("block")),
+        ActionSpec("sessions.unblock", "Unblock session", "Let the session through again.",
+                   "sessions", "session", True, Impact.low, "sessions.block", _sessions("unblock")),
         ActionSpec("keys.rate_limit", "Rate-limit API key", "Lower the key's rpm/tpm limits or budget: the "
                    "reversible middle rung between watching and blocking.",
                    "keys", "key", True, Impact.low, "keys.restore_limits", _rate_limit),

@@ -18,6 +18,7 @@ from irflow.connectors.errors import ConnectorError
 from irflow.incidents import IncidentNotFound
 from irflow.decisions import DecisionError
 from irflow.playbook import PlaybookError
+from irflow.lifecycle import TransitionError
 from irflow.rbac import Forbidden
 from irflow.runbook import RunbookError
 
@@ -44,6 +45,8 @@ app.add_typer(cli_response.automation_app, name="automation")
 app.command("approve")(cli_response.approve)
 app.command("reject")(cli_response.reject)
 incidents_app.command("false-positive")(cli_response.false_positive)
+for _verb in ("resolve", "close", "reopen", "assign"):
+    incidents_app.command(_verb)(getattr(cli_response, _verb))
 
 EXIT_REJECTED = 65  # EX_DATAERR: some input items were refused
 # Piped output is not squeezed to 80 columns: tables stay readable in logs and CI.
@@ -87,6 +90,7 @@ def ingest_bytes(rt: runtime.Runtime, raw: bytes, source: str | None, wait: bool
     if wait:
         for incident_id in report.new_incidents:
             orchestrate.respond(rt, incident_id)
+        orchestrate.escalate(rt, report.grown_incidents)
         orchestrate.deliver(rt)
     return report
 
@@ -159,11 +163,12 @@ def incidents_show(incident_id: str, as_json: Annotated[bool, typer.Option("--js
 def gateway_check(
     key: Annotated[str | None, typer.Option("--key", help="API key of the request.")] = None,
     user: Annotated[str | None, typer.Option("--user", help="End user of the request.")] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Session/conversation of the request.")] = None,
 ) -> None:
     """Would the embedded gateway let a request through? Exit 0 allowed, 1 denied."""
-    if not key and not user:
-        raise CliError("give --key and/or --user")
-    decision = _rt().systems.gateway.check(key=key, user=user)
+    if not key and not user and not session:
+        raise CliError("give --key, --user and/or --session")
+    decision = _rt().systems.gateway.check(key=key, user=user, session=session)
     _print_json({"allowed": decision.allowed, "reason": decision.reason})
     if not decision.allowed:
         raise typer.Exit(1)
@@ -251,7 +256,7 @@ def main() -> None:
     try:
         app()
     except (CliError, BodyError, ConnectorError, IncidentNotFound, PlaybookError, DecisionError, Forbidden,
-            RunbookError) as exc:
+            RunbookError, TransitionError) as exc:
         err.print(f"irflow: error: {exc}", markup=False, highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -179,3 +179,40 @@ def playbooks_export(
     if name not in books:
         raise typer.BadParameter(f"no playbook named {name!r}")
     _print_json(to_cacao(books[name]))
+
+
+def resolve(incident_id: str, note: Annotated[str, typer.Option("--note", help="Resolution note.")] = "") -> None:
+    """Resolve an incident."""
+    from irflow import lifecycle
+
+    rt = _rt()
+    typer.echo(f"{incident_id}: {lifecycle.transition(rt.db, rt.settings, incident_id, rbac.cli_principal(), 'resolve', note)}")
+    orchestrate.deliver(rt)
+
+
+def close(incident_id: str) -> None:
+    """Close a resolved incident."""
+    from irflow import lifecycle
+
+    rt = _rt()
+    typer.echo(f"{incident_id}: {lifecycle.transition(rt.db, rt.settings, incident_id, rbac.cli_principal(), 'close')}")
+    orchestrate.deliver(rt)
+
+
+def reopen(incident_id: str, note: Annotated[str, typer.Option("--note")] = "") -> None:
+    """Reopen an incident."""
+    from irflow import lifecycle
+
+    rt = _rt()
+    typer.echo(f"{incident_id}: {lifecycle.transition(rt.db, rt.settings, incident_id, rbac.cli_principal(), 'reopen', note)}")
+    orchestrate.deliver(rt)
+
+
+def assign(incident_id: str, user: str) -> None:
+    """Assign an incident to a responder."""
+    from irflow import lifecycle
+
+    rt = _rt()
+    lifecycle.assign(rt.db, rt.settings, incident_id, rbac.cli_principal(), user)
+    orchestrate.deliver(rt)
+    typer.echo(f"{incident_id}: assigned to {user}")

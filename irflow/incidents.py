@@ -126,7 +126,7 @@ def incident_view(session: Session, row: IncidentRow, *, detail: bool = True) ->
         "category": row.category, "categories": row.categories, "owasp": row.owasp, "atlas": row.atlas,
         "actor": actor_view(row.actor), "alert_count": row.alert_count, "jira_key": row.jira_key,
         "slack_channel": row.slack_channel, "slack_thread": row.slack_thread, "playbook": row.playbook,
-        "enrichment": _safe_tree(row.enrichment),
+        "enrichment": _safe_tree(row.enrichment), "assignee": _safe(row.assignee),
         "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
     }
     if detail:

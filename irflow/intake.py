@@ -58,6 +58,8 @@ class ItemResult:
 class IngestReport:
     results: list[ItemResult] = field(default_factory=list)
     new_incidents: list[str] = field(default_factory=list)
+    grown_incidents: list[str] = field(default_factory=list)
+    """Existing incidents that got new alerts: candidates for the next rung of their escalation ladder."""
 
     @property
     def rejected(self) -> int:
@@ -86,6 +88,8 @@ def _store(session: Session, settings: IrflowSettings, alert: Alert, result: Ite
         incident = incidents.open_incident(session, alert)
         report.new_incidents.append(incident.id)
         result.new_incident = True
+    elif incident.id not in report.grown_incidents:
+        report.grown_incidents.append(incident.id)
     incidents.attach(session, incident, alert)
     row = alert.model_dump(exclude={"actor"}) | {"actor": alert.actor.model_dump(), "incident_id": incident.id}
     if not settings.store_raw:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from irflow import audit, decisions, incidents, outbox, playbook, workspace
+from irflow import audit, decisions, incidents, outbox, playbook, response, workspace
 from irflow.models import Category, Severity, utcnow
 from irflow.runtime import Runtime
 from irflow.store.tables import AlertRow
@@ -36,6 +36,20 @@ def respond(rt: Runtime, incident_id: str, playbook_name: str | None = None) -> 
     from irflow.flows.respond import respond as respond_flow
 
     return respond_flow(incident_id=incident_id, playbook=name)
+
+
+def escalate(rt: Runtime, incident_ids: list[str]) -> list[str]:
+    """Incidents that got repeats: run their flow again only when a ladder rung has been reached."""
+    ran = []
+    for incident_id in incident_ids:
+        with rt.db.tx() as s:
+            name = incidents.get(s, incident_id).playbook
+        if name in rt.playbooks and response.pending_rungs(rt.db, rt.playbooks[name], incident_id):
+            with rt.db.tx() as s:
+                incidents.add_timeline(s, incident_id, "escalation", "Repeats reached the next rung of the ladder")
+            respond(rt, incident_id)
+            ran.append(incident_id)
+    return ran
 
 
 def run_undo(rt: Runtime, undo_ids: list[str]) -> list[str]:

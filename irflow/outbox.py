@@ -25,12 +25,13 @@ MAX_ATTEMPTS = 8
 
 
 def enqueue(session: Session, kind: str, incident_id: str | None, payload: dict[str, Any] | None = None) -> None:
-    """Queue a side effect; an identical pending one for the same incident is already enough."""
+    """Queue a side effect; an identical pending one (same kind, incident and payload) is already enough,
+    which is what turns a storm of updates to one incident into one delivery."""
     if incident_id is not None:
-        query = select(OutboxRow.id).where(
+        query = select(OutboxRow.payload).where(
             OutboxRow.kind == kind, OutboxRow.incident_id == incident_id, OutboxRow.status == PENDING
         )
-        if session.execute(query.limit(1)).first() is not None:
+        if any(existing == (payload or {}) for existing in session.execute(query).scalars()):
             return
     now = utcnow()
     session.add(OutboxRow(kind=kind, incident_id=incident_id, payload=payload or {}, status=PENDING, attempts=0,

@@ -49,6 +49,7 @@ class Step(BaseModel):
     title: str | None = None
     args: dict[str, str] = Field(default_factory=dict)
     when: str | None = Field(default=None, description="A template; the step runs when it renders non-empty.")
+    unless: str | None = Field(default=None, description="A template; the step is skipped when it renders non-empty.")
     phase: Literal["contain", "recover"] = Field(
         default="contain", description="contain steps must finish before the incident counts as contained"
     )
@@ -56,6 +57,8 @@ class Step(BaseModel):
     on_failure: OnFailure = OnFailure.continue_
     timeout: float = 30
     retries: int = Field(default=2, ge=0, le=10)
+    min_alerts: int = Field(default=1, ge=1, description="Escalation ladder: plan this step once the incident "
+                            "has at least this many alerts (repeats re-plan the incident).")
     ttl: str | None = Field(default=None, pattern=r"^\d+[smhd]$", description="Undo automatically after, e.g. 4h.")
     approval_timeout_minutes: int | None = Field(default=None, ge=1)
 

@@ -54,7 +54,7 @@ def _check_step(step: object) -> list[str]:
         problems.append(f"{step.action} needs the argument {spec.target_arg!r}")
     if not spec.reversible and not (spec.needs_approval_by_policy or step.requires_approval):
         problems.append(f"{step.action} is irreversible but not approval-gated")
-    for value in [*step.args.values(), step.when or ""]:
+    for value in [*step.args.values(), step.when or "", step.unless or ""]:
         problems += [f"template root {root!r} (use alert. or incident.)" for root in _ROOTS.findall(value)
                      if root not in ("alert", "incident")]
     if step.ttl is not None and spec.inverse is None:

@@ -98,11 +98,17 @@ def guard(session: Session, settings: IrflowSettings, systems: Systems, now: dat
 
 # --- planning ----------------------------------------------------------------------------------
 
+_NOT_YET = "not yet"
+
+
 def _decide(step: Step, spec: actions.ActionSpec, args: dict[str, Any], when: str | None, g: Guard,
-            auto_so_far: int) -> tuple[ActionStatus, str]:
+            auto_so_far: int, alert_count: int) -> tuple[ActionStatus, str]:
     """One decision per step, with the reason a responder reads in the timeline."""
     if when is not None and not when.strip():
-        return ActionStatus.skipped, f"skipped: condition `{step.when}` is empty for this incident"
+        why = f"`{step.unless}` is set" if step.unless and step.when is None else f"`{step.when or step.unless}` rules it out"
+        return ActionStatus.skipped, f"skipped: condition {why} for this incident"
+    if alert_count < step.min_alerts:
+        return ActionStatus.planned, _NOT_YET
     subject = args.get(spec.target_arg)
     if spec.capability != "manual" and not subject:
         return ActionStatus.skipped, f"skipped: no {spec.target_arg} known for this incident"
@@ -125,11 +131,16 @@ def _decide(step: Step, spec: actions.ActionSpec, args: dict[str, Any], when: st
 def plan_steps(systems: Systems, playbook: Playbook, context: dict[str, Any], g: Guard) -> list[PlannedStep]:
     planned: list[PlannedStep] = []
     auto = 0
+    alerts = int(context.get("incident", {}).get("alert_count") or 1)
     for position, step in enumerate(playbook.steps):
         spec = actions.get(step.action)
         args: dict[str, Any] = {name: render(value, context) for name, value in step.args.items()}
         when = render(step.when, context) if step.when is not None else None
-        status, reason = _decide(step, spec, args, when, g, auto)
+        if step.unless is not None and render(step.unless, context).strip():
+            when = ""  # an `unless` that holds skips the step like an empty `when`
+        status, reason = _decide(step, spec, args, when, g, auto, alerts)
+        if reason == _NOT_YET:  # a later rung of the escalation ladder: planned when repeats reach it
+            continue
         auto += status is ActionStatus.planned and spec.capability != "manual" and step.phase == "contain"
         system = "human" if spec.capability == "manual" else systems.target_for(spec.capability, step.target)
         what = step.id if spec.capability == "manual" else args.get(spec.target_arg, "")
@@ -148,6 +159,8 @@ def record_plan(session: Session, settings: IrflowSettings, incident: IncidentRo
             row = _new_row(settings, incident.id, playbook, p, key, now)
             session.add(row)
             incidents.add_timeline(session, incident.id, "decision", f"{p.step.id} ({p.step.action}): {p.reason}")
+            if row.requires_approval:
+                outbox.enqueue(session, "approval.requested", incident.id, {"action_id": row.id})
         ids.append(row.id)
     session.flush()
     return ids
@@ -189,7 +202,10 @@ def dry_run(systems: Systems, playbook: Playbook, context: dict[str, Any], g: Gu
     for p in plan_steps(systems, playbook, context, g):
         call = None
         if p.status is not ActionStatus.skipped and p.system != "human":
-            call = actions.get(p.step.action).run(systems, p.system, p.args, True).call.describe()
+            try:
+                call = actions.get(p.step.action).run(systems, p.system, p.args, True).call.describe()
+            except ConnectorError as exc:
+                call = f"cannot plan this call: {exc}"
         rows.append({"step": p.step.id, "action": p.step.action, "system": p.system, "target": p.target,
                      "args": p.args, "decision": p.status.value, "needs_approval": p.status is ActionStatus.awaiting_approval,
                      "reason": p.reason, "phase": p.step.phase, "call": call})
@@ -269,6 +285,16 @@ def set_status(db: Database, action_id: str, status: ActionStatus, error: str | 
                      data={"incident": row.incident_id, "error": error})
 
 
+def pending_rungs(db: Database, playbook: Playbook, incident_id: str) -> bool:
+    """Has the incident reached a ladder rung (min_alerts) that has no action yet? Checked on repeats, so a
+    storm re-plans an incident a handful of times, not once per alert."""
+    with db.tx() as s:
+        incident = incidents.get(s, incident_id)
+        have = {r.step_id for r in incidents.actions_of(s, incident_id)}
+        return any(step.min_alerts > 1 and step.min_alerts <= incident.alert_count and step.id not in have
+                   for step in playbook.steps)
+
+
 def ordered(db: Database, action_ids: list[str]) -> list[ActionRow]:
     with db.tx() as s:
         rows = [s.get(ActionRow, a) for a in action_ids]
@@ -280,7 +306,8 @@ def finish(db: Database, incident_id: str) -> str:
     with db.tx() as s:
         incident = incidents.get(s, incident_id)
         contain = [r for r in incidents.actions_of(s, incident_id) if r.phase == "contain" and r.undo_of is None]
-        settled = all(r.status in (ActionStatus.done.value, ActionStatus.skipped.value) for r in contain)
+        settled_states = (ActionStatus.done.value, ActionStatus.skipped.value, ActionStatus.rejected.value)
+        settled = all(r.status in settled_states for r in contain)
         acted = any(r.status == ActionStatus.done.value for r in contain)
         if settled and acted and incident.status == IncidentStatus.open.value:
             incident.status, incident.contained_at = IncidentStatus.contained.value, utcnow()

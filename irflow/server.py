@@ -42,6 +42,15 @@ class Worker:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    def _handle(self, incident_id: str) -> None:
+        """A new incident runs its playbook; a grown one runs again only if it reached a ladder rung."""
+        with self.rt.db.tx() as s:
+            started = incidents.get(s, incident_id).playbook is not None
+        if started:
+            orchestrate.escalate(self.rt, [incident_id])
+        else:
+            orchestrate.respond(self.rt, incident_id)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -50,7 +59,7 @@ class Worker:
                 incident_id = None
             try:
                 if incident_id is not None:
-                    orchestrate.respond(self.rt, incident_id)
+                    self._handle(incident_id)
                 orchestrate.tick(self.rt)
                 orchestrate.deliver(self.rt)
             except ConnectorError:
@@ -105,8 +114,10 @@ def create_app(rt: Runtime, worker: Worker | None, token: str | None, hmac_secre
         except BodyError as exc:
             return _body_error(exc)
         report = intake.ingest(rt.db, rt.settings, items, source=source, via="http")
-        for incident_id in report.new_incidents:
-            if worker is not None:
+        if worker is not None:
+            for incident_id in report.new_incidents:
+                worker.queue.put(incident_id)
+            for incident_id in report.grown_incidents:
                 worker.queue.put(incident_id)
         status = 422 if report.accepted == 0 and report.rejected else 202
         return JSONResponse([r.as_json() for r in report.results], status_code=status)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from irflow.connectors.errors import ConfigError
-from irflow.connectors.gateway.interface import KeyRevoker, UserBlocker
+from irflow.connectors.gateway.interface import KeyRevoker, SessionBlocker, UserBlocker
 from irflow.connectors.gateway.local import LocalGateway
 from irflow.connectors.jira.interface import Ticketing
 from irflow.connectors.jira.local import LocalJira
@@ -60,6 +60,7 @@ class Systems:
     keys: dict[str, KeyRevoker] = field(default_factory=dict)
     users: dict[str, UserBlocker] = field(default_factory=dict)
     prompts: dict[str, PromptRegistry] = field(default_factory=dict)
+    sessions: dict[str, SessionBlocker] = field(default_factory=dict)
     default_target: dict[str, str] = field(default_factory=dict)
     statuses: list[SystemStatus] = field(default_factory=list)
     protected: set[str] = field(default_factory=set)
@@ -71,11 +72,18 @@ class Systems:
     def user_blocker(self, system: str) -> UserBlocker:
         return self._pick(self.users, system, "users")
 
+    def session_blocker(self, system: str) -> SessionBlocker:
+        return self._pick(self.sessions, system, "sessions")
+
     def prompt_registry(self, system: str) -> PromptRegistry:
         return self._pick(self.prompts, system, "prompts")
 
     def target_for(self, capability: str, explicit: str | None) -> str:
-        return explicit or self.default_target.get(capability, "local")
+        if explicit:
+            return explicit
+        if capability == "accounts":  # the identity provider if one is configured, else the gateway's users
+            return self.default_target.get("accounts") or self.default_target.get("users", "local")
+        return self.default_target.get(capability, "local")
 
     @staticmethod
     def _pick(table: dict, system: str, capability: str):  # type: ignore[no-untyped-def]
@@ -91,13 +99,15 @@ def build(db: Database) -> Systems:
     systems = Systems(
         gateway=gateway, chat=LocalSlack(db), tickets=LocalJira(db),
         keys={"local": gateway.keys}, users={"local": gateway.users}, prompts={"local": LocalPrompts(db)},
-        default_target={"keys": "local", "users": "local", "prompts": "local"},
+        sessions={"local": gateway.sessions},
+        default_target={"keys": "local", "users": "local", "prompts": "local", "sessions": "local"},
         statuses=[SystemStatus("gateway", "local twin")],
     )
     _add_litellm(systems)
     _add_admin_keys(systems)
     _add_identity_providers(systems)
     _add_aws(systems)
+    _add_prompt_registries(systems)
     _add_slack(systems)
     _add_jira(systems)
     return systems
@@ -145,9 +155,11 @@ def _add_identity_providers(systems: Systems) -> None:
     okta, entra = OktaSettings(), EntraSettings()
     if _real("okta", okta):
         systems.users["okta"] = OktaUsers(okta)
+        systems.default_target.setdefault("accounts", "okta")
         systems.statuses.append(SystemStatus("okta", "real", str(okta.org_url)))
     if _real("entra", entra):
         systems.users["entra"] = EntraUsers(entra)
+        systems.default_target.setdefault("accounts", "entra")
         systems.statuses.append(SystemStatus("entra", "real", str(entra.graph_url)))
 
 
@@ -164,7 +176,28 @@ def _add_aws(systems: Systems) -> None:
     systems.statuses.append(SystemStatus("aws_iam", "real", settings.endpoint_url or settings.region))
     if settings.cognito_user_pool_id:
         systems.users["cognito"] = CognitoUsers(settings)
+        systems.default_target.setdefault("accounts", "cognito")
         systems.statuses.append(SystemStatus("cognito", "real", settings.cognito_user_pool_id))
+
+
+def _add_prompt_registries(systems: Systems) -> None:
+    """MLflow or Langfuse prompt registries; with both configured, MLflow is the default target."""
+    from irflow.connectors.langfuse.settings import LangfuseSettings
+    from irflow.connectors.mlflow.settings import MlflowSettings
+
+    langfuse, mlflow = LangfuseSettings(), MlflowSettings()
+    if _real("langfuse", langfuse):
+        from irflow.connectors.langfuse.client import LangfusePrompts
+
+        systems.prompts["langfuse"] = LangfusePrompts(langfuse)
+        systems.default_target["prompts"] = "langfuse"
+        systems.statuses.append(SystemStatus("langfuse", "real", str(langfuse.host)))
+    if _real("mlflow", mlflow):
+        from irflow.connectors.mlflow.client import MlflowPrompts
+
+        systems.prompts["mlflow"] = MlflowPrompts(mlflow)
+        systems.default_target["prompts"] = "mlflow"
+        systems.statuses.append(SystemStatus("mlflow", "real", str(mlflow.tracking_uri)))
 
 
 def _add_slack(systems: Systems) -> None:

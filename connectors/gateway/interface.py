@@ -39,3 +39,16 @@ class UserBlocker(Protocol):
     def unsuspend(self, user: str, *, dry_run: bool = False) -> Outcome: ...
 
     def revoke_sessions(self, user: str, *, dry_run: bool = False) -> Outcome: ...
+
+
+@runtime_checkable
+class SessionBlocker(Protocol):
+    """Refuses one conversation/session at the gateway: the narrowest containment there is."""
+
+    system: str
+
+    def info(self, session: str) -> dict[str, object]: ...
+
+    def block(self, session: str, *, dry_run: bool = False) -> Outcome: ...
+
+    def unblock(self, session: str, *, dry_run: bool = False) -> Outcome: ...

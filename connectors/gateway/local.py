@@ -13,7 +13,7 @@ from irflow.models import utcnow
 from irflow.store.engine import Database
 from irflow.store.tables import GatewayBlockRow
 
-KEY, USER = "key", "user"
+KEY, USER, SESSION = "key", "user", "session"
 LIMITS = ("rpm_limit", "tpm_limit", "max_budget")
 
 
@@ -132,6 +132,24 @@ class LocalUsers:
                        detail="the embedded gateway keeps no sessions; nothing to revoke")
 
 
+class LocalSessions:
+    """SessionBlocker of the embedded gateway."""
+
+    system = "local"
+
+    def __init__(self, deny: _DenyList) -> None:
+        self._deny = deny
+
+    def info(self, session: str) -> dict[str, object]:
+        return self._deny.state(SESSION, session)
+
+    def block(self, session: str, *, dry_run: bool = False) -> Outcome:
+        return self._deny.set(SESSION, session, blocked=True, reason="blocked", op="block", dry_run=dry_run)
+
+    def unblock(self, session: str, *, dry_run: bool = False) -> Outcome:
+        return self._deny.set(SESSION, session, blocked=False, reason="unblocked", op="unblock", dry_run=dry_run)
+
+
 class LocalGateway:
     """The embedded gateway twin: its key and user controls, and the check every request passes."""
 
@@ -142,11 +160,14 @@ class LocalGateway:
         self._deny = deny
         self.keys = LocalKeys(deny)
         self.users = LocalUsers(deny)
+        self.sessions = LocalSessions(deny)
 
-    def check(self, *, key: str | None = None, user: str | None = None) -> Decision:
+    def check(self, *, key: str | None = None, user: str | None = None, session: str | None = None) -> Decision:
         """Would the gateway let this request through?"""
         if key and self._deny.state(KEY, key)["blocked"]:
             return Decision(False, "api key is blocked")
         if user and self._deny.state(USER, user)["blocked"]:
             return Decision(False, "end user is blocked")
+        if session and self._deny.state(SESSION, session)["blocked"]:
+            return Decision(False, "session is blocked")
         return Decision(True, "allowed")

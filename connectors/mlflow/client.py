@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import requests
+import urllib3
 
 from irflow.connectors.errors import (
     AuthError,
@@ -70,7 +71,7 @@ def _import_mlflow() -> ModuleType:
     try:
         return importlib.import_module("mlflow")
     except ImportError as exc:
-        raise ConfigError(f"{TRACKING_ENV} is set but mlflow is not installed (pip install 'mlflow-skinny>=3.4')",
+        raise ConfigError(f"{TRACKING_ENV} is set but mlflow is not installed (pip install mlflow-skinny)",
                           system=SYSTEM) from exc
 
 
@@ -111,6 +112,14 @@ def _network_failure(exc: BaseException) -> requests.RequestException | None:
     return None
 
 
+def _timed_out(failure: requests.RequestException | None) -> bool:
+    """True for a read timeout that urllib3 wrapped in MaxRetryError, which requests re-raises as ConnectionError."""
+    inner = failure.args[0] if failure is not None and failure.args else None
+    # ReadTimeoutError only: urllib3's NewConnectionError (refused) subclasses its ConnectTimeoutError.
+    return isinstance(inner, urllib3.exceptions.MaxRetryError) and isinstance(inner.reason,
+                                                                              urllib3.exceptions.ReadTimeoutError)
+
+
 def translate(exc: Any, where: str, scrub: Callable[[str], str] = str) -> ConnectorError:
     """One MlflowException as the connector error its `error_code` means; `scrub` masks URI credentials."""
     code = str(getattr(exc, "error_code", "") or "")
@@ -118,8 +127,12 @@ def translate(exc: Any, where: str, scrub: Callable[[str], str] = str) -> Connec
     message = scrub(f"{where}: {getattr(exc, 'message', exc)} [{code}]")
     message = message if len(message) <= MESSAGE_MAX else message[: MESSAGE_MAX - 1] + "…"
     failure = _network_failure(exc)
-    if isinstance(failure, requests.Timeout):
+    if isinstance(failure, requests.Timeout) or _timed_out(failure):
         return Unavailable(f"{where}: no answer in time ({type(failure).__name__})", system=SYSTEM)
+    if isinstance(failure, requests.exceptions.RetryError):
+        # MLflow's session turns 408/429/5xx into RetryError once its retries (off here) are spent: the status
+        # and any Retry-After are gone, but the server did answer, with something worth retrying.
+        return Unavailable(f"{where}: the MLflow server answered 408/429/5xx", system=SYSTEM)
     if failure is not None:
         return Unavailable(f"{where}: cannot reach the MLflow server ({type(failure).__name__})", system=SYSTEM)
     if code in RATE_CODES:
@@ -186,12 +199,15 @@ class MlflowPrompts:
         versions: list[int] = []
         token: str | None = None
         while True:
-            page = self._call(f"list versions of {name}",
-                              lambda c, t=token: c.search_prompt_versions(name, max_results=PAGE_SIZE, page_token=t))
+            page = self._page(name, token)
             versions.extend(int(v.version) for v in page)
             token = page.token
             if not token:
                 return sorted(versions)
+
+    def _page(self, name: str, token: str | None) -> Any:
+        return self._call(f"list versions of {name}",
+                          lambda c: c.search_prompt_versions(name, max_results=PAGE_SIZE, page_token=token))
 
     def _move(self, name: str, alias: str, current: int, target: int, op: str, dry_run: bool) -> Outcome:
         call = PlannedCall(SYSTEM, f"{op} {name}@{alias}", {"name": name, "alias": alias, "version": target})

@@ -86,6 +86,7 @@ class IncidentRow(Base):
     slack_thread: Mapped[str | None] = mapped_column(String(64))
     slack_summary_ts: Mapped[str | None] = mapped_column(String(64))
     enrichment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    assignee: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_alert_at: Mapped[datetime]
@@ -123,6 +124,16 @@ class ActionRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, doc="containment TTL: undone automatically then")
     undo_of: Mapped[str | None] = mapped_column(String(40))
     __table_args__ = (Index("ix_actions_incident_id", "incident_id"), Index("ix_actions_status", "status"))
+
+
+class RunbookProgressRow(Base):
+    """A runbook checklist step a responder marked done for an incident (by its stable step id)."""
+
+    __tablename__ = "runbook_progress"
+    incident_id: Mapped[str] = mapped_column(String(40), ForeignKey("incidents.id"), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    done_by: Mapped[str] = mapped_column(String(255))
+    done_at: Mapped[datetime]
 
 
 class AutomationStateRow(Base):

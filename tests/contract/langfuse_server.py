@@ -305,7 +305,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client timed out first (delay_next): nothing left to answer
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

@@ -315,3 +315,46 @@ def test_enrichment_survives_an_unreachable_target(make_rt, monkeypatch) -> None
     with rt.db.tx() as s:
         incident = incidents.get(s, incident_id)
     assert "unavailable" in incident.enrichment["key"] and incident.status == "contained"
+
+
+def test_escalation_ladder_advances_with_repeats(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt("""\
+- id: block-session
+  action: sessions.block
+  args: {session: "{{ incident.actor.session }}"}
+- id: suspend-user
+  action: users.suspend
+  min_alerts: 2
+  args: {user: "{{ incident.actor.user }}"}
+- id: block-key
+  action: keys.block
+  min_alerts: 3
+  requires_approval: true
+  phase: recover
+  args: {key: "{{ incident.actor.api_key }}"}
+""")
+    incident_id = _alert(rt, session="s-1")
+    orchestrate.respond(rt, incident_id)
+    gw = rt.systems.gateway
+    assert not gw.check(session="s-1").allowed and gw.check(user="eve").allowed
+    assert set(_actions(rt, incident_id)) == {"block-session"}
+    assert orchestrate.escalate(rt, [incident_id]) == []  # no repeat yet: no flow run
+    assert _alert(rt, session="s-2") == incident_id  # same user, second alert
+    assert orchestrate.escalate(rt, [incident_id]) == [incident_id]
+    assert not gw.check(user="eve").allowed and set(_actions(rt, incident_id)) == {"block-session", "suspend-user"}
+    assert _alert(rt, session="s-3") == incident_id
+    orchestrate.escalate(rt, [incident_id])
+    assert _actions(rt, incident_id)["block-key"].status == "awaiting_approval"
+    assert orchestrate.escalate(rt, [incident_id]) == []  # every rung planned: repeats run nothing
+
+
+def test_rejected_containment_still_lets_the_incident_settle(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(SUSPEND + GATED_BLOCK)
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    with rt.db.tx() as s:
+        assert incidents.get(s, incident_id).status == "open"
+    orchestrate.respond(rt, decisions.reject(rt.db, rt.settings, _actions(rt, incident_id)["block-key"].id,
+                                             APPROVER, "not this key"))
+    with rt.db.tx() as s:
+        assert incidents.get(s, incident_id).status == "contained"

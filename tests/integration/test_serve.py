@@ -58,7 +58,7 @@ def test_serve_owns_prefect_and_contains_over_http(tmp_path: Path) -> None:
         assert answer.status_code == 202, answer.text
         incident_id = answer.json()[0]["incident_id"]
         view = _poll_incident(base, incident_id, headers)
-        assert any(a["name"] == "users.suspend" and a["status"] == "done" for a in view["actions"])
+        assert any(a["name"] == "sessions.block" and a["status"] == "done" for a in view["actions"])
         prefect_home = tmp_path / "home" / "prefect"
         assert (prefect_home / "server.log").exists(), "serve did not start its own Prefect server under IRFLOW_HOME"
         assert requests.get(f"{base}/v1/incidents", timeout=5).status_code == 401

@@ -37,12 +37,13 @@ def test_prompt_injection_slice_in_process(rt: runtime.Runtime) -> None:
         view = incidents.incident_view(s, incidents.get(s, incident_id))
         issue = s.query(TwinJiraIssueRow).filter_by(incident_id=incident_id).one()
         summary = s.query(TwinSlackMessageRow).filter_by(channel=view["slack_channel"], pinned=True).one()
-    suspend = next(a for a in view["actions"] if a["name"] == "users.suspend")
-    assert suspend["status"] == "done" and suspend["system"] == "local"
+    first_rung = next(a for a in view["actions"] if a["name"] == "sessions.block")
+    assert first_rung["status"] == "done" and first_rung["system"] == "local"
     assert view["status"] == "contained"
     assert view["jira_key"] == issue.key and view["slack_channel"]
-    assert not rt.systems.gateway.check(user="eve@example.net").allowed
-    assert rt.systems.gateway.check(user="someone-else").allowed
+    assert not rt.systems.gateway.check(session="sess-7f3a").allowed
+    assert rt.systems.gateway.check(session="another-session").allowed
+    assert rt.systems.gateway.check(user="eve@example.net").allowed  # one alert: the ladder's first rung only
     kinds = {t["kind"] for t in view["timeline"]}
     assert {"opened", "playbook", "decision", "action", "status", "jira", "slack"} <= kinds
     for text in (issue.description, summary.text):
@@ -98,10 +99,10 @@ def test_cli_ingest_wait_json_then_show(tmp_path: Path, prefect_api: str) -> Non
     view = json.loads(shown.stdout)
     assert {"id", "title", "status", "severity", "category", "categories", "owasp", "atlas", "actor", "alert_count",
             "jira_key", "slack_channel", "slack_thread", "actions", "timeline"} <= set(view)
-    assert any(a["status"] == "done" and a["name"] == "users.suspend" for a in view["actions"])
+    assert any(a["status"] == "done" and a["name"] == "sessions.block" for a in view["actions"])
     assert set(view["actions"][0]) >= {"id", "name", "target", "status", "approved_by"}
     assert view["jira_key"] and view["slack_channel"] and view["slack_thread"] is None
-    denied = _irflow("gateway", "check", "--user", "eve@example.net", home=home)
+    denied = _irflow("gateway", "check", "--session", "sess-7f3a", home=home)
     assert denied.returncode == 1 and json.loads(denied.stdout)["allowed"] is False
     again = _irflow("ingest", str(PI_ALERT), "--json", home=home)
     assert json.loads(again.stdout)[0]["duplicate"] is True

@@ -11,7 +11,8 @@ from irflow.systems import build
 def test_everything_is_a_twin_by_default(db) -> None:  # type: ignore[no-untyped-def]
     systems = build(db)
     assert systems.chat.system == "local" and systems.tickets.system == "local"
-    assert systems.default_target == {"keys": "local", "users": "local", "prompts": "local"}
+    assert systems.default_target == {"keys": "local", "users": "local", "prompts": "local", "sessions": "local"}
+    assert systems.target_for("accounts", None) == "local"
 
 
 @pytest.mark.parametrize(
