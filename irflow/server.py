@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from hashlib import sha256
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,12 +32,16 @@ class Worker:
 
     def __init__(self, rt: Runtime, poll_s: float = 1.0) -> None:
         self.rt, self.poll_s = rt, poll_s
-        self.queue: queue.Queue[str] = queue.Queue()
+        self.queue: queue.Queue[str | Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="irflow-worker", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run `job` on the worker thread: how Slack/Jira endpoints acknowledge fast and work afterwards."""
+        self.queue.put(job)
 
     def stop(self) -> None:
         self._stop.set()
@@ -54,12 +59,14 @@ class Worker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                incident_id = self.queue.get(timeout=self.poll_s)
+                item = self.queue.get(timeout=self.poll_s)
             except queue.Empty:
-                incident_id = None
+                item = None
             try:
-                if incident_id is not None:
-                    self._handle(incident_id)
+                if callable(item):
+                    item()
+                elif item is not None:
+                    self._handle(item)
                 orchestrate.tick(self.rt)
                 orchestrate.deliver(self.rt)
             except ConnectorError:
@@ -139,7 +146,17 @@ def create_app(rt: Runtime, worker: Worker | None, token: str | None, hmac_secre
             except incidents.IncidentNotFound as exc:
                 return JSONResponse({"error": str(exc)}, status_code=404)
 
+    for module in ("irflow.slack_app", "irflow.jira_app"):
+        _include(app, module, rt, worker)
     return app
+
+
+def _include(app: FastAPI, module: str, rt: Runtime, worker: Worker | None) -> None:
+    """Mount a chat/ticketing endpoint module's router (each owns its own authentication)."""
+    import importlib
+
+    build = getattr(importlib.import_module(module), "build_router")
+    app.include_router(build(rt, worker))
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

@@ -126,6 +126,23 @@ class ActionRow(Base):
     __table_args__ = (Index("ix_actions_incident_id", "incident_id"), Index("ix_actions_status", "status"))
 
 
+class ExternalIntentRow(Base):
+    """An external create (Jira issue, Slack channel) recorded before it is attempted, so a crash between the
+    create and recording its result is recognised on retry instead of producing a duplicate."""
+
+    __tablename__ = "external_intents"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[str] = mapped_column(String(40), ForeignKey("incidents.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    external_key: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (Index("ix_external_intents_incident", "system", "kind", "incident_id"),)
+
+
 class RunbookProgressRow(Base):
     """A runbook checklist step a responder marked done for an incident (by its stable step id)."""
 
