@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from irflow import audit, incidents
@@ -21,7 +21,7 @@ from irflow.normalize import NormalizationError, normalize_item
 from irflow.normalize.errors import Ignored
 from irflow.settings import IrflowSettings
 from irflow.store.engine import Database
-from irflow.store.tables import AlertRow, RejectedRow
+from irflow.store.tables import AlertRow, IncidentRow, RejectedRow
 
 DEAD_LETTER_MAX = 64 * 1024
 
@@ -70,33 +70,60 @@ class IngestReport:
         return sum(r.alert is not None for r in self.results)
 
 
-def _existing_duplicate(session: Session, alert: Alert, window: timedelta) -> AlertRow | None:
-    query = select(AlertRow).where(AlertRow.dedup_key == alert.dedup_key)
-    if not alert.vendor_id:  # id-less alerts are duplicates only within the window
-        query = query.where(AlertRow.received_at >= utcnow() - window)
-    return session.execute(query.limit(1)).scalar_one_or_none()
+class _Batch:
+    """Per-submission caches, so a 10,000-alert storm costs a few queries, not 20,000: which dedup keys
+    exist already, and each group's open incident."""
 
+    def __init__(self, session: Session, settings: IrflowSettings, alerts: list[Alert]) -> None:
+        self.session, self.settings = session, settings
+        self.seen = self._known_deliveries(alerts)
+        self.open: dict[str, IncidentRow | None] = {}
+        self.rows: list[dict[str, Any]] = []
 
-def _store(session: Session, settings: IrflowSettings, alert: Alert, result: ItemResult, report: IngestReport) -> None:
-    dup = _existing_duplicate(session, alert, timedelta(minutes=settings.dedup_window_minutes))
-    if dup is not None:
-        result.alert, result.incident_id, result.duplicate = alert.model_copy(update={"id": dup.id}), dup.incident_id, True
-        return
-    since = incidents.window_start(settings.correlation_window_minutes)
-    incident = incidents.find_open(session, alert.group_key, since)
-    if incident is None:
-        incident = incidents.open_incident(session, alert)
-        report.new_incidents.append(incident.id)
-        result.new_incident = True
-    elif incident.id not in report.grown_incidents:
-        report.grown_incidents.append(incident.id)
-    incidents.attach(session, incident, alert)
-    row = alert.model_dump(exclude={"actor"}) | {"actor": alert.actor.model_dump(), "incident_id": incident.id}
-    if not settings.store_raw:
-        row["raw"] = None
-    session.add(AlertRow(**row))
-    session.flush()
-    result.alert, result.incident_id = alert, incident.id
+    def _known_deliveries(self, alerts: list[Alert]) -> dict[str, tuple[str, str]]:
+        """dedup_key -> (alert id, incident id) of deliveries already stored (fingerprints: within the window)."""
+        window_start = utcnow() - timedelta(minutes=self.settings.dedup_window_minutes)
+        keys = sorted({a.dedup_key for a in alerts})
+        known: dict[str, tuple[str, str]] = {}
+        for chunk in (keys[i:i + 500] for i in range(0, len(keys), 500)):
+            query = select(AlertRow.dedup_key, AlertRow.id, AlertRow.incident_id, AlertRow.received_at).where(
+                AlertRow.dedup_key.in_(chunk))
+            for key, alert_id, incident_id, received in self.session.execute(query):
+                if key.startswith("id:") or received >= window_start:
+                    known.setdefault(key, (alert_id, incident_id))
+        return known
+
+    def incident_for(self, alert: Alert) -> IncidentRow | None:
+        if alert.group_key not in self.open:
+            since = incidents.window_start(self.settings.correlation_window_minutes)
+            self.open[alert.group_key] = incidents.find_open(self.session, alert.group_key, since)
+        return self.open[alert.group_key]
+
+    def store(self, alert: Alert, result: ItemResult, report: IngestReport) -> None:
+        if alert.dedup_key in self.seen:
+            alert_id, incident_id = self.seen[alert.dedup_key]
+            result.alert, result.incident_id, result.duplicate = alert.model_copy(update={"id": alert_id}), incident_id, True
+            return
+        incident = self.incident_for(alert)
+        if incident is None:
+            incident = self.open[alert.group_key] = incidents.open_incident(self.session, alert)
+            report.new_incidents.append(incident.id)
+            result.new_incident = True
+        elif incident.id not in report.grown_incidents and incident.id not in report.new_incidents:
+            report.grown_incidents.append(incident.id)
+        incidents.attach(self.session, incident, alert)
+        row = alert.model_dump(exclude={"actor"}) | {"actor": alert.actor.model_dump(), "incident_id": incident.id}
+        if not self.settings.store_raw:
+            row["raw"] = None
+        self.rows.append(row)
+        self.seen[alert.dedup_key] = (alert.id, incident.id)
+        result.alert, result.incident_id = alert, incident.id
+
+    def flush(self) -> None:
+        """Incidents first (the alerts point at them), then every alert in one executemany."""
+        self.session.flush()
+        if self.rows:
+            self.session.execute(insert(AlertRow), self.rows)
 
 
 def _reject(session: Session, source: str | None, error: str, body: Any) -> None:
@@ -128,8 +155,10 @@ def ingest(db: Database, settings: IrflowSettings, items: list[Item], source: st
         except Ignored as exc:
             result.ignored_reason = exc.reason
     with db.tx() as session:
+        batch = _Batch(session, settings, [alert for _, alert in normalized])
         for result, alert in normalized:
-            _store(session, settings, alert, result, report)
+            batch.store(alert, result, report)
+        batch.flush()
         for result, item in zip(report.results, items, strict=True):
             if result.error is not None:
                 _reject(session, source, result.error, item.value if item.error is None else "")
