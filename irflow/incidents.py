@@ -86,7 +86,8 @@ def get(session: Session, incident_id: str) -> IncidentRow:
 
 
 def actions_of(session: Session, incident_id: str) -> list[ActionRow]:
-    query = select(ActionRow).where(ActionRow.incident_id == incident_id).order_by(ActionRow.created_at, ActionRow.id)
+    query = select(ActionRow).where(ActionRow.incident_id == incident_id).order_by(
+        ActionRow.position, ActionRow.created_at, ActionRow.id)
     return list(session.execute(query).scalars())
 
 
