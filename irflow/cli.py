@@ -19,6 +19,8 @@ from irflow.incidents import IncidentNotFound
 from irflow.decisions import DecisionError
 from irflow.playbook import PlaybookError
 from irflow.lifecycle import TransitionError
+from irflow.euaiact import SeriousError
+from irflow.suppression import SuppressionError
 from irflow.rbac import Forbidden
 from irflow.runbook import RunbookError
 
@@ -47,6 +49,17 @@ app.command("reject")(cli_response.reject)
 incidents_app.command("false-positive")(cli_response.false_positive)
 for _verb in ("resolve", "close", "reopen", "assign"):
     incidents_app.command(_verb)(getattr(cli_response, _verb))
+
+from irflow import cli_incidents  # noqa: E402
+
+for _name, _fn in (("ack", cli_incidents.ack), ("merge", cli_incidents.merge),
+                   ("flag-serious", cli_incidents.flag_serious), ("reported", cli_incidents.reported),
+                   ("report", cli_incidents.report)):
+    incidents_app.command(_name)(_fn)
+alerts_app.command("move")(cli_incidents.move_alert)
+alerts_app.command("export")(cli_incidents.export_alerts)
+app.command("metrics")(cli_incidents.show_metrics)
+app.add_typer(cli_incidents.suppress_app, name="suppress")
 
 EXIT_REJECTED = 65  # EX_DATAERR: some input items were refused
 # Piped output is not squeezed to 80 columns: tables stay readable in logs and CI.
@@ -256,7 +269,7 @@ def main() -> None:
     try:
         app()
     except (CliError, BodyError, ConnectorError, IncidentNotFound, PlaybookError, DecisionError, Forbidden,
-            RunbookError, TransitionError) as exc:
+            RunbookError, TransitionError, SuppressionError, SeriousError) as exc:
         err.print(f"irflow: error: {exc}", markup=False, highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:

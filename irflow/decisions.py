@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from irflow import audit, incidents, outbox, rbac
+from irflow import audit, incidents, outbox, rbac, sla
 from irflow.models import ActionStatus, IncidentStatus, new_id, utcnow
 from irflow.response import PAUSED_KEY
 from irflow.settings import IrflowSettings
@@ -43,6 +43,7 @@ def _decide(db: Database, action_id: str, principal: str, want: ActionStatus, st
         if kind == "approved":
             row.approved_by = principal
         incidents.add_timeline(s, row.incident_id, kind, f"{row.name} on {row.target} {kind} by {principal}{note}")
+        sla.acknowledge(s, row.incident_id, principal)
         audit.append(s, actor=principal, kind=f"action.{kind}", subject=row.id, data={"incident": row.incident_id})
         outbox.enqueue(s, "incident.updated", row.incident_id)
         return row.incident_id
@@ -96,6 +97,7 @@ def plan_undo(db: Database, settings: IrflowSettings, action_id: str, principal:
         s.add(row)
         incidents.add_timeline(s, original.incident_id, "undo", f"Undo of {original.name} on {original.target} "
                                f"requested by {principal}")
+        sla.acknowledge(s, original.incident_id, principal)
         audit.append(s, actor=principal, kind="action.undo_requested", subject=original.id, data={"undo": row.id})
         return row.id
 

@@ -74,6 +74,42 @@ def attach(session: Session, incident: IncidentRow, alert: Alert) -> None:
     incident.actor = Actor(**merged).model_dump()
 
 
+def _absorb(target: IncidentRow, rows: list[AlertRow]) -> None:
+    for row in rows:
+        target.categories = _union(target.categories, [row.category])
+        target.owasp = _union(target.owasp, [row.owasp] if row.owasp else [])
+        target.atlas = _union(target.atlas, row.atlas)
+        target.severity = Severity.highest(Severity(target.severity), Severity(row.severity)).value
+    target.alert_count += len(rows)
+    target.updated_at = utcnow()
+
+
+def move_alerts(session: Session, source: IncidentRow, target: IncidentRow) -> int:
+    rows = alerts_of(session, source.id)
+    for row in rows:
+        row.incident_id = target.id
+    _absorb(target, rows)
+    source.alert_count = 0
+    return len(rows)
+
+
+def move_alert(session: Session, alert_id: str, target: IncidentRow, principal: str) -> str:
+    row = session.get(AlertRow, alert_id)
+    if row is None:
+        raise IncidentNotFound(f"no alert with id {alert_id!r}")
+    origin = row.incident_id
+    if origin == target.id:
+        return origin
+    if origin is not None:
+        get(session, origin).alert_count -= 1
+        add_timeline(session, origin, "alert_moved", f"Alert {alert_id} moved to {target.id} by {principal}")
+    row.incident_id, row.suppressed_by = target.id, None
+    _absorb(target, [row])
+    add_timeline(session, target.id, "alert_moved", f"Alert {alert_id} moved here from {origin} by {principal}")
+    audit.append(session, actor=principal, kind="alert.moved", subject=alert_id, data={"from": origin, "to": target.id})
+    return origin or ""
+
+
 def _union(current: list[Any], new: list[Any]) -> list[Any]:
     return current + [x for x in new if x not in current]
 

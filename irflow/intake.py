@@ -14,14 +14,14 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from irflow import audit, incidents
+from irflow import audit, incidents, suppression
 from irflow.bodies import Item
 from irflow.models import Alert, utcnow
 from irflow.normalize import NormalizationError, normalize_item
 from irflow.normalize.errors import Ignored
 from irflow.settings import IrflowSettings
 from irflow.store.engine import Database
-from irflow.store.tables import AlertRow, IncidentRow, RejectedRow
+from irflow.store.tables import AlertRow, IncidentRow, RejectedRow, SuppressionRow
 
 DEAD_LETTER_MAX = 64 * 1024
 
@@ -35,6 +35,7 @@ class ItemResult:
     duplicate: bool = False
     error: str | None = None
     ignored_reason: str | None = None
+    suppressed_by: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The public per-item shape of `irflow ingest --json` and the HTTP intake."""
@@ -51,7 +52,7 @@ class ItemResult:
             "owasp": a.owasp, "atlas": list(a.atlas), "severity": a.severity.value,
             "actor": actor_view(a.actor.model_dump()), "incident_id": self.incident_id,
             "new_incident": self.new_incident, "duplicate": self.duplicate,
-        }
+        } | ({"suppressed_by": self.suppressed_by} if self.suppressed_by is not None else {})
 
 
 @dataclass
@@ -77,14 +78,15 @@ class _Batch:
     def __init__(self, session: Session, settings: IrflowSettings, alerts: list[Alert]) -> None:
         self.session, self.settings = session, settings
         self.seen = self._known_deliveries(alerts)
+        self.rules = suppression.active(session)
         self.open: dict[str, IncidentRow | None] = {}
         self.rows: list[dict[str, Any]] = []
 
-    def _known_deliveries(self, alerts: list[Alert]) -> dict[str, tuple[str, str]]:
+    def _known_deliveries(self, alerts: list[Alert]) -> dict[str, tuple[str, str | None]]:
         """dedup_key -> (alert id, incident id) of deliveries already stored (fingerprints: within the window)."""
         window_start = utcnow() - timedelta(minutes=self.settings.dedup_window_minutes)
         keys = sorted({a.dedup_key for a in alerts})
-        known: dict[str, tuple[str, str]] = {}
+        known: dict[str, tuple[str, str | None]] = {}
         for chunk in (keys[i:i + 500] for i in range(0, len(keys), 500)):
             query = select(AlertRow.dedup_key, AlertRow.id, AlertRow.incident_id, AlertRow.received_at).where(
                 AlertRow.dedup_key.in_(chunk))
@@ -104,6 +106,10 @@ class _Batch:
             alert_id, incident_id = self.seen[alert.dedup_key]
             result.alert, result.incident_id, result.duplicate = alert.model_copy(update={"id": alert_id}), incident_id, True
             return
+        rule = suppression.matching(self.rules, alert) if self.rules else None
+        if rule is not None:
+            self._suppress(alert, rule, result)
+            return
         incident = self.incident_for(alert)
         if incident is None:
             incident = self.open[alert.group_key] = incidents.open_incident(self.session, alert)
@@ -112,12 +118,24 @@ class _Batch:
         elif incident.id not in report.grown_incidents and incident.id not in report.new_incidents:
             report.grown_incidents.append(incident.id)
         incidents.attach(self.session, incident, alert)
-        row = alert.model_dump(exclude={"actor"}) | {"actor": alert.actor.model_dump(), "incident_id": incident.id}
+        row = alert.model_dump(exclude={"actor"}) | {"actor": alert.actor.model_dump(), "incident_id": incident.id,
+                                                      "suppressed_by": None}
         if not self.settings.store_raw:
             row["raw"] = None
         self.rows.append(row)
         self.seen[alert.dedup_key] = (alert.id, incident.id)
         result.alert, result.incident_id = alert, incident.id
+
+    def _suppress(self, alert: Alert, rule: SuppressionRow, result: ItemResult) -> None:
+        """Stored for the record, grouped into nothing, counted on the rule."""
+        row = alert.model_dump(exclude={"actor"}) | {"actor": alert.actor.model_dump(), "incident_id": None,
+                                                      "suppressed_by": rule.id}
+        if not self.settings.store_raw:
+            row["raw"] = None
+        self.rows.append(row)
+        rule.hits += 1
+        self.seen[alert.dedup_key] = (alert.id, None)
+        result.alert, result.suppressed_by = alert, rule.id
 
     def flush(self) -> None:
         """Incidents first (the alerts point at them), then every alert in one executemany."""

@@ -7,7 +7,7 @@ and queues the Slack/Jira update through the outbox. `contained` is set by the e
 
 from __future__ import annotations
 
-from irflow import audit, incidents, outbox, rbac
+from irflow import audit, incidents, outbox, rbac, sla
 from irflow.models import IncidentStatus, utcnow
 from irflow.settings import IrflowSettings
 from irflow.store.engine import Database
@@ -40,6 +40,7 @@ def transition(db: Database, settings: IrflowSettings, incident_id: str, princip
             incident.resolved_at = None
         why = f": {note}" if note else ""
         incidents.add_timeline(s, incident_id, "status", f"{new.value.capitalize()} by {principal}{why}")
+        sla.acknowledge(s, incident_id, principal)
         audit.append(s, actor=principal, kind=f"incident.{verb}", subject=incident_id, data={"note": note})
         outbox.enqueue(s, "incident.updated", incident_id)
         return new.value
@@ -51,5 +52,41 @@ def assign(db: Database, settings: IrflowSettings, incident_id: str, principal: 
         incident = incidents.get(s, incident_id)
         incident.assignee, incident.updated_at = assignee, utcnow()
         incidents.add_timeline(s, incident_id, "assigned", f"Assigned to {assignee} by {principal}")
+        sla.acknowledge(s, incident_id, principal)
         audit.append(s, actor=principal, kind="incident.assigned", subject=incident_id, data={"assignee": assignee})
         outbox.enqueue(s, "incident.updated", incident_id)
+
+
+def acknowledge(db: Database, settings: IrflowSettings, incident_id: str, principal: str) -> None:
+    """`irflow incidents ack`: a responder has seen it (stops the time-to-acknowledge clock)."""
+    rbac.require(db, settings, principal, "assign", incident_id)
+    with db.tx() as s:
+        sla.acknowledge(s, incident_id, principal)
+        audit.append(s, actor=principal, kind="incident.acknowledged", subject=incident_id)
+        outbox.enqueue(s, "incident.updated", incident_id)
+
+
+def merge(db: Database, settings: IrflowSettings, into: str, other: str, principal: str) -> int:
+    """Merge incident `other` into `into`: its alerts move, it closes pointing at `into`. Returns alerts moved."""
+    rbac.require(db, settings, principal, "resolve", into)
+    if into == other:
+        raise TransitionError("cannot merge an incident into itself")
+    with db.tx() as s:
+        target, source = incidents.get(s, into), incidents.get(s, other)
+        if source.merged_into is not None:
+            raise TransitionError(f"incident {other} was already merged into {source.merged_into}")
+        moved = incidents.move_alerts(s, source, target)
+        source.status, source.merged_into, source.updated_at = IncidentStatus.closed.value, into, utcnow()
+        incidents.add_timeline(s, into, "merged", f"Incident {other} merged in by {principal} ({moved} alert(s))")
+        incidents.add_timeline(s, other, "merged", f"Merged into {into} by {principal}")
+        audit.append(s, actor=principal, kind="incident.merged", subject=other, data={"into": into, "alerts": moved})
+        outbox.enqueue(s, "incident.updated", into)
+        outbox.enqueue(s, "incident.updated", other)
+        return moved
+
+
+def move_alert(db: Database, settings: IrflowSettings, alert_id: str, to: str, principal: str) -> str:
+    """Re-assign one alert to another incident; returns the incident it came from."""
+    rbac.require(db, settings, principal, "resolve", to)
+    with db.tx() as s:
+        return incidents.move_alert(s, alert_id, incidents.get(s, to), principal)

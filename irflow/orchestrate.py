@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from irflow import audit, decisions, incidents, outbox, playbook, response, workspace
+from irflow import audit, decisions, euaiact, incidents, outbox, playbook, response, sla, workspace
 from irflow.models import Category, Severity, utcnow
 from irflow.runtime import Runtime
 from irflow.store.tables import AlertRow
@@ -28,6 +28,7 @@ def choose_playbook(rt: Runtime, incident_id: str) -> str | None:
 
 def respond(rt: Runtime, incident_id: str, playbook_name: str | None = None) -> str | None:
     """Run the incident's playbook as a Prefect flow run (in this process); returns the incident status."""
+    euaiact.apply_rules(rt.db, rt.settings, [incident_id])
     name = playbook_name or choose_playbook(rt, incident_id)
     if name is None:
         return None
@@ -68,6 +69,8 @@ def tick(rt: Runtime, now: datetime | None = None) -> None:
         respond(rt, incident_id)  # the incident may now count as contained
     expired = decisions.due_containment_expiries(rt.db, now)
     run_undo(rt, [decisions.plan_undo(rt.db, rt.settings, a, "irflow:ttl", check_role=False) for a in expired])
+    sla.check(rt.db, rt.settings, now)
+    euaiact.remind(rt.db, now)
 
 
 def deliver(rt: Runtime) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from irflow import incidents, intake, orchestrate
 from irflow.bodies import BodyError, split
@@ -107,6 +107,14 @@ def create_app(rt: Runtime, worker: Worker | None, token: str | None, hmac_secre
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    registry = _metrics_registry(rt)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.post("/v1/alerts")
     @app.post("/v1/alerts/{source}")
     async def post_alerts(request: Request, source: str | None = None) -> JSONResponse:
@@ -149,6 +157,17 @@ def create_app(rt: Runtime, worker: Worker | None, token: str | None, hmac_secre
     for module in ("irflow.slack_app", "irflow.jira_app"):
         _include(app, module, rt, worker)
     return app
+
+
+def _metrics_registry(rt: Runtime):  # type: ignore[no-untyped-def]
+    """A registry of its own (not the process default), fed by the database on each scrape."""
+    from prometheus_client import CollectorRegistry
+
+    from irflow.metrics import PrometheusCollector
+
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector(rt.db))  # type: ignore[arg-type]
+    return registry
 
 
 def _include(app: FastAPI, module: str, rt: Runtime, worker: Worker | None) -> None:

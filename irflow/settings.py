@@ -51,6 +51,15 @@ class IrflowSettings(BaseSettings):
     protected_users: list[str] = Field(default_factory=list, description="Break-glass and service accounts.")
     blast_radius_max: int = Field(default=20, description="Automatic containments allowed per window.")
     blast_radius_window_minutes: int = 10
+    sla_tta_minutes: dict[str, int] = Field(
+        default_factory=lambda: {"critical": 15, "high": 30, "medium": 240, "low": 1440},
+        description="Time to acknowledge, per severity.")
+    sla_ttc_minutes: dict[str, int] = Field(
+        default_factory=lambda: {"critical": 60, "high": 240, "medium": 1440, "low": 4320},
+        description="Time to contain, per severity.")
+    serious_categories: list[str] = Field(
+        default_factory=list, description="EU AI Act: incidents of these categories are flagged serious by rule.")
+    serious_min_severity: str = "critical"
     rbac: dict[str, str] = Field(
         default_factory=dict,
         description='principal -> role, e.g. {"cli:alice" = "approver", "slack:U024BE7LH" = "responder"}',

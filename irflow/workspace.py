@@ -11,6 +11,7 @@ from typing import Any
 
 from irflow import incidents, workspace_jira, workspace_slack
 from irflow.outbox import Handler
+from irflow.redaction import compose, redact
 from irflow.store.engine import Database
 from irflow.store.tables import AlertRow, IncidentRow, OutboxRow
 from irflow.systems import Systems
@@ -54,7 +55,25 @@ def on_approval_requested(db: Database, systems: Systems, item: OutboxRow) -> No
     workspace_slack.request_approval(db, systems, snapshot(db, item.incident_id or ""), item.payload["action_id"])
 
 
+def on_escalation_notice(db: Database, systems: Systems, item: OutboxRow) -> None:
+    """SLA breaches and EU AI Act reminders: a message in the channel and a note on the Jira issue."""
+    on_incident_changed(db, systems, item)
+    snap = snapshot(db, item.incident_id or "")
+    if item.kind == "sla.breached":
+        what = {"tta": "acknowledged", "ttc": "contained"}[item.payload["kind"]]
+        text = compose("SLA breached: incident {id} was not {what} within {n} minutes. On-call: please take it.",
+                       id=redact(snap.row.id), what=redact(what), n=int(item.payload["target_minutes"]))
+    else:
+        text = compose("Reminder: {text}", text=redact(item.payload["text"], pii=False))
+    if snap.row.slack_channel:
+        systems.chat.post(snap.row.slack_channel, text)
+    if snap.row.jira_key:
+        systems.tickets.add_comment(snap.row.jira_key, text)
+
+
 HANDLERS: dict[str, Handler] = {
+    "sla.breached": on_escalation_notice,
+    "serious.reminder": on_escalation_notice,
     "incident.opened": on_incident_changed,
     "incident.updated": on_incident_changed,
     "response.finished": on_response_finished,

@@ -60,7 +60,8 @@ class AlertRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     dedup_key: Mapped[str] = mapped_column(String(300))
     group_key: Mapped[str] = mapped_column(String(600))
-    incident_id: Mapped[str] = mapped_column(String(40), ForeignKey("incidents.id"))
+    incident_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("incidents.id"))
+    suppressed_by: Mapped[int | None] = mapped_column(Integer, doc="the suppression rule that held it back")
     __table_args__ = (
         Index("ix_alerts_dedup_key", "dedup_key", "received_at"),
         Index("ix_alerts_incident_id", "incident_id"),
@@ -87,6 +88,11 @@ class IncidentRow(Base):
     slack_summary_ts: Mapped[str | None] = mapped_column(String(64))
     enrichment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     assignee: Mapped[str | None] = mapped_column(String(255))
+    acknowledged_at: Mapped[datetime | None]
+    tta_breached_at: Mapped[datetime | None]
+    ttc_breached_at: Mapped[datetime | None]
+    serious: Mapped[dict[str, Any] | None] = mapped_column(JSON, doc="EU AI Act Art. 73: kind, awareness, deadline")
+    merged_into: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_alert_at: Mapped[datetime]
@@ -124,6 +130,21 @@ class ActionRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, doc="containment TTL: undone automatically then")
     undo_of: Mapped[str | None] = mapped_column(String(40))
     __table_args__ = (Index("ix_actions_incident_id", "incident_id"), Index("ix_actions_status", "status"))
+
+
+class SuppressionRow(Base):
+    """Snooze: alerts matching every given field are stored but open no incident until the rule expires."""
+
+    __tablename__ = "suppression_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str | None] = mapped_column(String(600))
+    category: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    hits: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class ExternalIntentRow(Base):
