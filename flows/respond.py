@@ -15,7 +15,8 @@ from irflow import decisions, enrich, incidents, response, runtime
 from irflow.connectors.errors import ConnectorError
 from irflow.models import ActionStatus
 from irflow.playbook import OnFailure
-from irflow.redaction import compose, redact
+from irflow.redaction import redact
+from irflow.render import artifact_markdown
 
 
 def _retryable(task: object, task_run: object, state: State) -> bool:
@@ -67,19 +68,8 @@ def _artifact(incident_id: str) -> None:
     rt = runtime.get()
     with rt.db.tx() as s:
         view = incidents.incident_view(s, incidents.get(s, incident_id))
-    rows = "\n".join(
-        str(compose("| {name} | {target} | {status} |", name=redact(a["name"]), target=redact(a["target"] or ""),
-                    status=redact(a["status"])))
-        for a in view["actions"]
-    )
-    head = compose("# {title}\n\nIncident `{id}`: **{status}**, severity {sev}, category {cat}\n\n",
-                   title=redact(view["title"]), id=redact(view["id"]), status=redact(view["status"]),
-                   sev=redact(view["severity"]), cat=redact(view["category"]))
-    create_markdown_artifact(
-        key=f"irflow-{incident_id}".lower(),
-        markdown=f"{head}| action | target | status |\n|---|---|---|\n{rows}\n",
-        description="irflow incident response summary",
-    )
+    create_markdown_artifact(key=f"irflow-{incident_id}".lower(), markdown=artifact_markdown(view),
+                             description="irflow incident response summary")
 
 
 @flow(name="irflow-respond")

@@ -4,6 +4,7 @@ stderr with a non-zero exit, never a traceback."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -59,6 +60,7 @@ for _name, _fn in (("ack", cli_incidents.ack), ("merge", cli_incidents.merge),
 alerts_app.command("move")(cli_incidents.move_alert)
 alerts_app.command("export")(cli_incidents.export_alerts)
 app.command("metrics")(cli_incidents.show_metrics)
+app.command("purge")(cli_incidents.purge)
 app.add_typer(cli_incidents.suppress_app, name="suppress")
 
 EXIT_REJECTED = 65  # EX_DATAERR: some input items were refused
@@ -72,9 +74,11 @@ class CliError(Exception):
 
 
 def _rt() -> runtime.Runtime:
+    from irflow import logs
     from irflow.settings import IrflowSettings
 
     settings = IrflowSettings()
+    logs.configure(settings.log_format, logging.WARNING)
     runtime.configure_prefect(settings)
     return runtime.create(settings)
 
@@ -270,7 +274,9 @@ def main() -> None:
         app()
     except (CliError, BodyError, ConnectorError, IncidentNotFound, PlaybookError, DecisionError, Forbidden,
             RunbookError, TransitionError, SuppressionError, SeriousError) as exc:
-        err.print(f"irflow: error: {exc}", markup=False, highlight=False)
+        from irflow.redaction import redact
+
+        err.print(f"irflow: error: {redact(str(exc), max_len=2000, pii=False)}", markup=False, highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -164,3 +164,25 @@ def suppress_remove(rule_id: int) -> None:
     rt = _rt()
     suppression.remove(rt.db, rt.settings, rbac.cli_principal(), rule_id)
     typer.echo(f"suppression rule {rule_id} removed")
+
+
+def purge(older_than: Annotated[str, typer.Option("--older-than", help="Age, e.g. 30d.")]) -> None:
+    """Drop raw vendor payloads (and dead-letter bodies) older than the given age: retention for personal data.
+    The normalized alerts stay; the purge is audited."""
+    from sqlalchemy import update
+
+    from irflow import audit
+    from irflow.store.tables import AlertRow, RejectedRow
+
+    rt = _rt()
+    principal = rbac.cli_principal()
+    rbac.require(rt.db, rt.settings, principal, "automation", "purge")
+    cutoff = utcnow() - _duration(older_than)
+    with rt.db.tx() as s:
+        alerts = s.execute(update(AlertRow).where(AlertRow.received_at < cutoff, AlertRow.raw.is_not(None))
+                           .values(raw=None)).rowcount
+        dead = s.execute(update(RejectedRow).where(RejectedRow.at < cutoff, RejectedRow.body != "")
+                         .values(body="")).rowcount
+        audit.append(s, actor=principal, kind="retention.purged", subject="raw payloads",
+                     data={"before": cutoff.isoformat(), "alerts": alerts, "rejected": dead})
+    typer.echo(f"purged raw payloads of {alerts} alert(s) and {dead} dead letter(s) older than {older_than}")

@@ -51,19 +51,21 @@ def _decide(db: Database, action_id: str, principal: str, want: ActionStatus, st
 
 def approve(db: Database, settings: IrflowSettings, action_id: str, principal: str) -> str:
     """Unlock an awaiting action; returns the incident whose flow should run next."""
-    rbac.require(db, settings, principal, "approve", _action(db, action_id).incident_id)
+    rbac.require(db, settings, principal, "approve", action_id)
+    _action(db, action_id)
     return _decide(db, action_id, principal, ActionStatus.awaiting_approval, ActionStatus.planned, "approved", "")
 
 
 def reject(db: Database, settings: IrflowSettings, action_id: str, principal: str, reason: str = "") -> str:
-    rbac.require(db, settings, principal, "reject", _action(db, action_id).incident_id)
+    rbac.require(db, settings, principal, "reject", action_id)
+    _action(db, action_id)
     note = f": {reason}" if reason else ""
     return _decide(db, action_id, principal, ActionStatus.awaiting_approval, ActionStatus.rejected, "rejected", note)
 
 
 def complete_task(db: Database, settings: IrflowSettings, action_id: str, principal: str) -> str:
+    rbac.require(db, settings, principal, "complete_task", action_id)
     row = _action(db, action_id)
-    rbac.require(db, settings, principal, "complete_task", row.incident_id)
     if row.name != "manual.task":
         raise DecisionError(f"action {action_id} is {row.name}, not a manual task")
     return _decide(db, action_id, principal, ActionStatus.planned, ActionStatus.done, "completed", "")
@@ -71,9 +73,9 @@ def complete_task(db: Database, settings: IrflowSettings, action_id: str, princi
 
 def plan_undo(db: Database, settings: IrflowSettings, action_id: str, principal: str, *, check_role: bool = True) -> str:
     """Record the inverse of a done action as a new, already-approved action; return its id (idempotent)."""
-    original = _action(db, action_id)
     if check_role:
-        rbac.require(db, settings, principal, "undo", original.incident_id)
+        rbac.require(db, settings, principal, "undo", action_id)
+    original = _action(db, action_id)
     if original.inverse is None:
         raise DecisionError(f"{original.name} cannot be undone (irreversible at {original.system})")
     key = f"undo:{original.id}"

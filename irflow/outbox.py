@@ -5,6 +5,7 @@ never loses a notification, and a storm of updates to one incident coalesces int
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from irflow.systems import Systems
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+log = logging.getLogger("irflow.outbox")
 MAX_ATTEMPTS = 8
 
 
@@ -61,6 +63,7 @@ def _record(db: Database, row_id: int, error: ConnectorError | None) -> None:
             row.status, row.delivered_at, row.last_error = DELIVERED, utcnow(), None
             return
         row.last_error = str(error)[:2000]
+        log.warning("outbox %s #%s for %s failed (attempt %s): %s", row.kind, row.id, row.incident_id, row.attempts, error)
         if not error.retryable or row.attempts >= MAX_ATTEMPTS:
             row.status = FAILED
             return

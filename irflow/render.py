@@ -103,3 +103,14 @@ def summary_blocks(incident: dict[str, Any], actions: list[dict[str, Any]], evid
         {"type": "section", "text": {"type": "plain_text", "text": summary_text(incident, actions, evidence)}},
     ]
     return blocks
+
+
+def artifact_markdown(view: dict[str, Any]) -> SafeText:
+    """The Prefect artifact of a response run: the incident and its actions as a Markdown table."""
+    head = compose("# {title}\n\nIncident `{id}`: **{status}**, severity {sev}, category {cat}\n\n"
+                   "| action | target | status |\n|---|---|---|",
+                   title=redact(view["title"]), id=redact(view["id"]), status=redact(view["status"]),
+                   sev=redact(view["severity"]), cat=redact(view["category"]))
+    rows = [compose("| {name} | {target} | {status} |", name=redact(a["name"]), target=redact(a["target"] or ""),
+                    status=redact(a["status"])) for a in view["actions"]]
+    return join_lines([head, *rows])

@@ -7,6 +7,7 @@ Intake commits before it answers 202; the response (Prefect flow run per inciden
 from __future__ import annotations
 
 import hmac
+import logging
 import signal
 import queue
 import secrets
@@ -25,6 +26,7 @@ from irflow.connectors.errors import ConnectorError
 from irflow.runtime import Runtime
 
 REPLAY_WINDOW_S = 300
+log = logging.getLogger("irflow.server")
 
 
 class Worker:
@@ -69,8 +71,8 @@ class Worker:
                     self._handle(item)
                 orchestrate.tick(self.rt)
                 orchestrate.deliver(self.rt)
-            except ConnectorError:
-                continue  # recorded on the action / outbox row; the loop goes on
+            except ConnectorError as exc:
+                log.warning("worker: %s (recorded on the action or outbox row)", exc)
 
 
 def _unauthorized(reason: str) -> JSONResponse:
@@ -218,6 +220,9 @@ def run_server(rt: Runtime, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     from irflow.prefect_server import ensure_prefect_server
 
+    from irflow import logs
+
+    logs.configure(rt.settings.log_format)
     prefect = ensure_prefect_server(rt.settings)
     token, secret = intake_credentials(rt)
     if rt.settings.intake_token is None and secret is None:
@@ -225,7 +230,7 @@ def run_server(rt: Runtime, host: str, port: int) -> None:
     worker = Worker(rt)
     worker.start()
     try:
-        uvicorn.run(create_app(rt, worker, token, secret), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(rt, worker, token, secret), host=host, port=port, log_level="warning", log_config=None)
     finally:
         worker.stop()
         if prefect is not None:
