@@ -61,20 +61,33 @@ def _loads(text: str, where: str) -> Any:
     return value
 
 
-def split(raw: bytes, *, max_bytes: int) -> list[Item]:
-    """Items of the body. A whole-body problem raises BodyError; a bad NDJSON line becomes a bad Item."""
+def split(raw: bytes, *, max_bytes: int, max_item_bytes: int | None = None) -> list[Item]:
+    """Items of the body. A whole-body problem raises BodyError; a bad NDJSON line or an item over
+    `max_item_bytes` becomes a bad Item, so one bad entry never costs the rest of a batch."""
     if len(raw) > max_bytes:
         raise BodyError(f"body is {len(raw)} bytes, over the limit of {max_bytes}", status=413)
+    item_limit = max_item_bytes or max_bytes
     text = _decode(raw).strip()
     if not text:
         raise BodyError("body is empty")
     lines = [line for line in text.splitlines() if line.strip()]
     if text[0] == "{" and len(lines) > 1 and _is_complete_json(lines[0]):
-        return [_line_item(line, n) for n, line in enumerate(lines, start=1)]
+        return [_line_item(line, n, item_limit) for n, line in enumerate(lines, start=1)]
     value = _loads(text, "")
     if isinstance(value, list):
-        return [Item(value=v) for v in value]
+        if len(raw) <= item_limit:
+            return [Item(value=v) for v in value]
+        return [_sized(v, item_limit) for v in value]
+    if len(raw) > item_limit:
+        raise BodyError(f"a single alert of {len(raw)} bytes is over the limit of {item_limit}", status=413)
     return [Item(value=value)]
+
+
+def _sized(value: Any, limit: int) -> Item:
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > limit:
+        return Item(error=f"item of {size} bytes is over the per-alert limit of {limit}")
+    return Item(value=value)
 
 
 def _is_complete_json(line: str) -> bool:
@@ -86,7 +99,9 @@ def _is_complete_json(line: str) -> bool:
     return True
 
 
-def _line_item(line: str, lineno: int) -> Item:
+def _line_item(line: str, lineno: int, limit: int) -> Item:
+    if len(line) > limit:
+        return Item(error=f"line {lineno}: {len(line)} characters, over the per-alert limit of {limit} bytes")
     try:
         return Item(value=_loads(line, f"line {lineno}: "))
     except BodyError as exc:

@@ -100,7 +100,7 @@ def ingest_bytes(rt: runtime.Runtime, raw: bytes, source: str | None, wait: bool
     from irflow import intake, orchestrate
 
     try:
-        items = split(raw, max_bytes=rt.settings.max_batch_bytes)
+        items = split(raw, max_bytes=rt.settings.max_batch_bytes, max_item_bytes=rt.settings.max_alert_bytes)
     except BodyError as exc:
         raise CliError(str(exc)) from None
     report = intake.ingest(rt.db, rt.settings, items, source=source, via=via)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from irflow import audit, incidents, suppression
+from irflow import audit, events, incidents, outbox, suppression
 from irflow.bodies import Item
 from irflow.models import Alert, utcnow
 from irflow.normalize import NormalizationError, normalize_item
@@ -180,6 +180,9 @@ def ingest(db: Database, settings: IrflowSettings, items: list[Item], source: st
         for result, item in zip(report.results, items, strict=True):
             if result.error is not None:
                 _reject(session, source, result.error, item.value if item.error is None else "")
+        accepted = [r.alert.id for r in report.results if r.alert is not None and not r.duplicate]
+        for start in range(0, len(accepted), events.CHUNK):
+            outbox.enqueue(session, "alerts.received", None, {"alert_ids": accepted[start:start + events.CHUNK]})
         if report.accepted:
             audit.append(session, actor=via, kind="alerts.ingested", subject=source or "auto",
                          data={"accepted": report.accepted, "rejected": report.rejected,

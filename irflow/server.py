@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from irflow import incidents, intake, orchestrate
+from irflow import incidents, intake, orchestrate, spool
 from irflow.bodies import BodyError, split
 from irflow.connectors.errors import ConnectorError
 from irflow.runtime import Runtime
@@ -127,10 +127,13 @@ def create_app(rt: Runtime, worker: Worker | None, token: str | None, hmac_secre
         if (why := await authed(request, body)) is not None:
             return _unauthorized(why)
         try:
-            items = split(body, max_bytes=limit)
+            items = split(body, max_bytes=limit, max_item_bytes=rt.settings.max_alert_bytes)
         except BodyError as exc:
             return _body_error(exc)
+        spooled = spool.write(rt.settings.home, body, source) if len(items) > 1 else None
         report = intake.ingest(rt.db, rt.settings, items, source=source, via="http")
+        if spooled is not None:
+            spool.done(spooled)
         if worker is not None:
             for incident_id in report.new_incidents:
                 worker.queue.put(incident_id)
@@ -207,6 +210,19 @@ def intake_credentials(rt: Runtime) -> tuple[str | None, str | None]:
     return token, secret
 
 
+def replay_spool(rt: Runtime) -> int:
+    """Ingest what a crash left in the spool (deduplication makes a second ingest of a body harmless)."""
+    replayed = 0
+    for path, source in spool.pending(rt.settings.home):
+        items = split(path.read_bytes(), max_bytes=rt.settings.max_batch_bytes,
+                      max_item_bytes=rt.settings.max_alert_bytes)
+        report = intake.ingest(rt.db, rt.settings, items, source=source, via="spool")
+        log.warning("replayed spooled batch %s: %s accepted", path.name, report.accepted)
+        spool.done(path)
+        replayed += 1
+    return replayed
+
+
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -227,6 +243,7 @@ def run_server(rt: Runtime, host: str, port: int) -> None:
     token, secret = intake_credentials(rt)
     if rt.settings.intake_token is None and secret is None:
         print(f"irflow: intake token is in {rt.settings.home / 'intake-token'} (set IRFLOW_INTAKE_TOKEN to choose one)")
+    replay_spool(rt)
     worker = Worker(rt)
     worker.start()
     try:

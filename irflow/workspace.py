@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from irflow import incidents, workspace_jira, workspace_slack
+from irflow import events, incidents, workspace_jira, workspace_slack
 from irflow.outbox import Handler
 from irflow.redaction import compose, redact
 from irflow.store.engine import Database
@@ -72,6 +72,7 @@ def on_escalation_notice(db: Database, systems: Systems, item: OutboxRow) -> Non
 
 
 HANDLERS: dict[str, Handler] = {
+    "alerts.received": events.emit_received,
     "sla.breached": on_escalation_notice,
     "serious.reminder": on_escalation_notice,
     "incident.opened": on_incident_changed,

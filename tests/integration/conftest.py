@@ -17,8 +17,10 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `prefect server start` process for the session; flows in this process talk to it."""
     from irflow.prefect_server import PrefectServerError, start
 
+    for service in ("SCHEDULER", "LATE_RUNS", "FOREMAN", "CANCELLATION_CLEANUP", "PAUSE_EXPIRATIONS"):
+        os.environ[f"PREFECT_SERVER_SERVICES_{service}_ENABLED"] = "false"  # the event persister stays on
     try:
-        server = start(tmp_path_factory.mktemp("prefect-home"), services=False)
+        server = start(tmp_path_factory.mktemp("prefect-home"), services=True)
     except PrefectServerError as exc:
         pytest.skip(f"could not start a Prefect server: {exc}")
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
