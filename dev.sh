@@ -35,6 +35,6 @@ shift || true
 case "$cmd" in
   setup) setup ;;
   demo) setup; exec .venv/bin/irflow demo "$@" ;;
-  test) setup; exec .venv/bin/python -m pytest "$@" ;;
+  test) setup; scripts/litellm-venv.sh; exec .venv/bin/python -m pytest "$@" ;;
   *) echo "usage: ./dev.sh demo | test [pytest args] | setup" >&2; exit 2 ;;
 esac
