@@ -48,9 +48,11 @@ def _millis(value: object) -> int:
 
 
 def _actor(value: object) -> dict[str, str | None]:
-    if isinstance(value, Actor):
-        return value.model_dump()
-    return {k: _text(value.get(k)) for k in Actor.model_fields} if isinstance(value, Mapping) else {}
+    """Identifiers leave irflow defanged and with secrets redacted (PII kept: a SIEM needs the user), like
+    every other egress path; the API key is handled by `_safe_key`."""
+    raw = value.model_dump() if isinstance(value, Actor) else (
+        {k: _text(value.get(k)) for k in Actor.model_fields} if isinstance(value, Mapping) else {})
+    return {k: (v if v is None or k == "api_key" else str(redact(v, max_len=500, pii=False))) for k, v in raw.items()}
 
 
 def _parent(atlas_id: str) -> str:
