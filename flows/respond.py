@@ -7,14 +7,16 @@ built from SafeText.
 
 from __future__ import annotations
 
+import time
+
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import State
 
 from irflow import decisions, enrich, incidents, response, runtime
-from irflow.connectors.errors import ConnectorError
+from irflow.connectors.errors import ConnectorError, RateLimited
 from irflow.models import ActionStatus
-from irflow.playbook import OnFailure
+from irflow.playbook import OnFailure, Step
 from irflow.redaction import redact
 from irflow.render import artifact_markdown
 
@@ -30,11 +32,19 @@ def _retryable(task: object, task_run: object, state: State) -> bool:
     return False
 
 
-@task(name="run-action", retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=_retryable)
+MAX_RETRY_AFTER_S = 120.0
+
+
+@task(name="run-action", retries=2, retry_delay_seconds=1, retry_condition_fn=_retryable)
 def run_action(action_id: str, ttl_seconds: int | None = None) -> str:
-    """One connector call, recorded in irflow's actions table."""
+    """One connector call, recorded in irflow's actions table. A rate limit waits what the target asked
+    (Retry-After, capped) before the retry."""
     rt = runtime.get()
-    return response.execute(rt.db, rt.systems, action_id, ttl_seconds)
+    try:
+        return response.execute(rt.db, rt.systems, action_id, ttl_seconds)
+    except RateLimited as exc:
+        time.sleep(min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER_S))
+        raise
 
 
 @task(name="enrich", retries=0)
@@ -44,9 +54,11 @@ def enrich_incident(incident_id: str) -> None:
     enrich.enrich(rt.db, rt.systems, incident_id)
 
 
-def _run(action_id: str, ttl_seconds: int | None = None) -> str:
-    """Run the task; a failure after its retries is recorded on the action, never lost."""
-    state = run_action(action_id, ttl_seconds, return_state=True)
+def _run(action_id: str, ttl_seconds: int | None = None, step: Step | None = None) -> str:
+    """Run the task (with the step's timeout and retries); a failure after its retries is recorded on the
+    action, never lost."""
+    task_ = run_action if step is None else run_action.with_options(timeout_seconds=step.timeout, retries=step.retries)
+    state = task_(action_id, ttl_seconds, return_state=True)
     if state.is_completed():
         return str(state.result())
     rt = runtime.get()
@@ -84,7 +96,7 @@ def respond(incident_id: str, playbook: str) -> str:
         enrich_incident(incident_id, return_state=True)
     for row in response.ordered(rt.db, response.start(rt.db, rt.settings, rt.systems, book, incident_id)):
         step = steps.get(row.step_id)
-        status = _run(row.id, step.ttl_seconds if step else None)
+        status = _run(row.id, step.ttl_seconds if step else None, step)
         if status != ActionStatus.failed.value or step is None or step.on_failure is OnFailure.continue_:
             continue
         if step.on_failure is OnFailure.rollback:

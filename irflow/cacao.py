@@ -34,6 +34,9 @@ def to_cacao(playbook: Playbook, now: datetime | None = None) -> dict[str, Any]:
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     start, end = _sid(playbook, "start", "start"), _sid(playbook, "end", "end")
     ids = [_sid(playbook, "action", step.id) for step in playbook.steps]
+    human, machine = _sid(playbook, "individual", "responder"), _sid(playbook, "security-category", "irflow")
+    agents = {human: {"type": "individual", "name": "SOC responder"},
+              machine: {"type": "security-category", "name": "irflow automation", "category": ["soar"]}}
     workflow: dict[str, Any] = {start: {"type": "start", "name": "start", "on_completion": ids[0]}}
     for step, sid, nxt in zip(playbook.steps, ids, [*ids[1:], end], strict=True):
         spec = actions.get(step.action)
@@ -41,12 +44,12 @@ def to_cacao(playbook: Playbook, now: datetime | None = None) -> dict[str, Any]:
         description = f"{spec.title} ({step.action}, phase {step.phase}).{gate}"
         workflow[sid] = {"type": "action", "name": step.title or step.id, "description": description,
                          "commands": [_command(step.action, step.title or step.args.get("task", step.id), description)],
-                         "on_completion": nxt}
+                         "agent": human if spec.capability == "manual" else machine, "on_completion": nxt}
     workflow[end] = {"type": "end", "name": "end"}
     return {
         "type": "playbook", "spec_version": "cacao-2.0", "id": f"playbook--{playbook.id}", "name": playbook.title,
         "description": playbook.description.strip(), "playbook_types": ["mitigation", "remediation"],
         "created_by": IRFLOW_IDENTITY, "created": stamp, "modified": stamp, "labels": playbook.tags,
         "severity": {"low": 25, "medium": 50, "high": 75, "critical": 100}[playbook.severity.value],
-        "workflow_start": start, "workflow": workflow,
+        "workflow_start": start, "workflow": workflow, "agent_definitions": agents,
     }

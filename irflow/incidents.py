@@ -55,7 +55,8 @@ def open_incident(session: Session, alert: Alert) -> IncidentRow:
     )
     session.add(row)
     session.flush()
-    add_timeline(session, row.id, "opened", f"Incident opened by alert {alert.id} (grouped by {alert.group_key})")
+    add_timeline(session, row.id, "opened", f"Incident opened by alert {alert.id} from {alert.source}, classified "
+                 f"{alert.category.value} by mapping row {alert.detector or 'native'}; grouped by {alert.group_key}")
     audit.append(session, actor="irflow", kind="incident.opened", subject=row.id, data={"alert": alert.id})
     outbox.enqueue(session, "incident.opened", row.id)
     return row
@@ -72,6 +73,43 @@ def attach(session: Session, incident: IncidentRow, alert: Alert) -> None:
     incident.atlas = _union(incident.atlas, alert.atlas)
     merged = {k: v for k, v in alert.actor.model_dump().items() if v} | {k: v for k, v in incident.actor.items() if v}
     incident.actor = Actor(**merged).model_dump()
+
+
+def attach_many(session: Session, incident: IncidentRow, alerts: list[Alert]) -> None:
+    """`attach` for each of `alerts` in order, with the same end state, in one pass: a storm's batch
+    writes each incident once instead of once per alert."""
+    if not alerts:
+        return
+    severity = Severity(incident.severity)
+    categories, owasp, atlas = list(incident.categories), list(incident.owasp), list(incident.atlas)
+    actor = {k: v for k, v in incident.actor.items() if v}
+    last = incident.last_alert_at
+    seen_atlas: set[tuple[str, ...]] = set()
+    seen_actor: set[tuple[str | None, ...]] = set()
+    for alert in alerts:
+        if alert.received_at > last:
+            last = alert.received_at
+        if alert.severity.rank > severity.rank:
+            severity = alert.severity
+        if alert.category.value not in categories:
+            categories.append(alert.category.value)
+        if alert.owasp and alert.owasp not in owasp:
+            owasp.append(alert.owasp)
+        if alert.atlas and (key := tuple(alert.atlas)) not in seen_atlas:
+            seen_atlas.add(key)
+            atlas = _union(atlas, alert.atlas)
+        a = alert.actor
+        if (who := (a.user, a.api_key, a.team, a.session, a.ip)) not in seen_actor:
+            seen_actor.add(who)
+            actor = {k: v for k, v in a.model_dump().items() if v} | actor
+    incident.alert_count += len(alerts)
+    incident.last_alert_at = max(incident.last_alert_at, last)
+    incident.updated_at = utcnow()
+    incident.severity = severity.value
+    incident.categories = categories
+    incident.owasp = owasp
+    incident.atlas = atlas
+    incident.actor = Actor(**actor).model_dump()
 
 
 def _absorb(target: IncidentRow, rows: list[AlertRow]) -> None:
