@@ -143,7 +143,28 @@ class UnknownAction(KeyError):
 
 
 def get(name: str) -> ActionSpec:
+    if name.startswith("flow."):
+        return _step_flow(name)
     try:
         return CATALOG[name]
     except KeyError:
-        raise UnknownAction(f"unknown action {name!r}; known: {', '.join(sorted(CATALOG))}") from None
+        raise UnknownAction(f"unknown action {name!r}; known: {', '.join(sorted(CATALOG))}, flow.<name>") from None
+
+
+def _step_flow(name: str) -> ActionSpec:
+    from irflow.step_flows import load
+
+    flows = load()
+    flow = flows.get(name.removeprefix("flow."))
+    if flow is None:
+        raise UnknownAction(f"unknown step flow {name!r}; registered: {', '.join(sorted(flows)) or 'none'}")
+
+    def run(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
+        call = PlannedCall("flow", name, {k: v for k, v in args.items() if k != "incident"})
+        if dry_run:
+            return Outcome(call, {}, {}, changed=False, dry_run=True, detail="dry run")
+        result = flow.fn(args["incident"], {k: v for k, v in args.items() if k != "incident"})
+        return Outcome(call, {}, dict(result or {}), changed=True)
+
+    impact = Impact.low if flow.low_impact else Impact.high
+    return ActionSpec(name, flow.title, flow.description, "flow", "incident", flow.reversible, impact, None, run)

@@ -46,11 +46,12 @@ def _check_step(step: object) -> list[str]:
     from irflow.playbook import Step
 
     assert isinstance(step, Step)
-    spec = actions.CATALOG.get(step.action)
-    if spec is None:
-        return [f"unknown action {step.action!r}"]
+    try:
+        spec = actions.get(step.action)
+    except actions.UnknownAction as exc:
+        return [str(exc.args[0])]
     problems = []
-    if spec.capability != "manual" and spec.target_arg not in step.args:
+    if spec.capability not in ("manual", "flow") and spec.target_arg not in step.args:
         problems.append(f"{step.action} needs the argument {spec.target_arg!r}")
     if not spec.reversible and not (spec.needs_approval_by_policy or step.requires_approval):
         problems.append(f"{step.action} is irreversible but not approval-gated")

@@ -135,6 +135,8 @@ def plan_steps(systems: Systems, playbook: Playbook, context: dict[str, Any], g:
     for position, step in enumerate(playbook.steps):
         spec = actions.get(step.action)
         args: dict[str, Any] = {name: render(value, context) for name, value in step.args.items()}
+        if spec.capability == "flow":
+            args["incident"] = context["incident"]["id"]
         when = render(step.when, context) if step.when is not None else None
         if step.unless is not None and render(step.unless, context).strip():
             when = ""  # an `unless` that holds skips the step like an empty `when`
@@ -142,7 +144,8 @@ def plan_steps(systems: Systems, playbook: Playbook, context: dict[str, Any], g:
         if reason == _NOT_YET:  # a later rung of the escalation ladder: planned when repeats reach it
             continue
         auto += status is ActionStatus.planned and spec.capability != "manual" and step.phase == "contain"
-        system = "human" if spec.capability == "manual" else systems.target_for(spec.capability, step.target)
+        system = {"manual": "human", "flow": "prefect"}.get(spec.capability) or systems.target_for(
+            spec.capability, step.target)
         what = step.id if spec.capability == "manual" else args.get(spec.target_arg, "")
         planned.append(PlannedStep(step, system, f"{system}/{spec.target_arg}:{what}", args, status, reason, position))
     return planned

@@ -38,6 +38,7 @@ def _verifier(rt: runtime.Runtime, row: ActionRow) -> Callable[[], bool]:
         "prompts.rollback": lambda: rt.systems.prompts["local"].current_version(args["prompt"]) == 1,
         "users.revoke_sessions": lambda: True,  # the embedded gateway keeps no sessions: nothing to observe
         "manual.task": lambda: row.status == "done",
+        "flow.collect_evidence": lambda: (row.after or {}).get("alerts", 0) >= 1,
     }
     return checks[row.name]
 

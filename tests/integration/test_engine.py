@@ -358,3 +358,26 @@ def test_rejected_containment_still_lets_the_incident_settle(make_rt) -> None:  
                                              APPROVER, "not this key"))
     with rt.db.tx() as s:
         assert incidents.get(s, incident_id).status == "contained"
+
+
+def test_step_flows_run_and_custom_ones_are_gated(make_rt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "stepflows"))
+    monkeypatch.setenv("IRFLOW_FLOW_MODULES", "custom_flow")
+    from irflow import step_flows
+
+    monkeypatch.setattr(step_flows, "_loaded", False)
+    rt = make_rt("""\
+- id: evidence
+  action: flow.collect_evidence
+- id: quarantine
+  action: flow.quarantine_document
+  args: {document: "kb/faq.md"}
+""")
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    acts = _actions(rt, incident_id)
+    assert acts["evidence"].status == "done" and acts["evidence"].after == {"alerts": 1}
+    assert acts["quarantine"].status == "awaiting_approval"  # not declared reversible/low-impact
+    orchestrate.respond(rt, decisions.approve(rt.db, rt.settings, acts["quarantine"].id, APPROVER))
+    after = _actions(rt, incident_id)["quarantine"]
+    assert after.status == "done" and after.after == {"quarantined": "kb/faq.md", "incident": incident_id}
