@@ -55,9 +55,9 @@ def enrich_incident(incident_id: str) -> None:
 
 
 def _run(action_id: str, ttl_seconds: int | None = None, step: Step | None = None) -> str:
-    """Run the task (with the step's timeout and retries); a failure after its retries is recorded on the
-    action, never lost."""
-    task_ = run_action if step is None else run_action.with_options(timeout_seconds=step.timeout, retries=step.retries)
+    """Run the task (with the step's retries); a failure after its retries is recorded on the action, never
+    lost. Call timeouts are the connectors' own (every call has one)."""
+    task_ = run_action if step is None else run_action.with_options(retries=step.retries)
     state = task_(action_id, ttl_seconds, return_state=True)
     if state.is_completed():
         return str(state.result())
@@ -128,4 +128,9 @@ def run_playbook(playbook: str, incident_id: str, dry_run: bool = False) -> list
             g = response.guard(s, rt.settings, rt.systems, response.utcnow())
         return [{k: str(redact(str(v), pii=False)) for k, v in row.items()}
                 for row in response.dry_run(rt.systems, rt.playbooks[playbook], context, g)]
+    from prefect.runtime import flow_run
+
+    with rt.db.tx() as s:
+        incidents.add_timeline(s, incident_id, "playbook",
+                               f"Playbook {playbook} run from Prefect (flow run {flow_run.id}, deployment run)")
     return respond(incident_id=incident_id, playbook=playbook)

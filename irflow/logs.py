@@ -42,6 +42,8 @@ def configure(fmt: str = "text", level: int = logging.INFO) -> None:
         root.removeHandler(old)  # ours from an earlier call, or a bare default one that would not redact
     root.addHandler(handler)
     root.setLevel(level)
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

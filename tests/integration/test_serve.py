@@ -80,3 +80,33 @@ def _processes_with_env(entry: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_serve_offers_the_playbook_as_a_prefect_deployment(tmp_path: Path, prefect_api: str) -> None:
+    """What an analyst does in the Prefect UI: run the deployment with (playbook, incident) parameters."""
+    from prefect.deployments import run_deployment
+
+    from irflow import incidents, runtime
+    from irflow.deployment import DEPLOYMENT
+    from irflow.settings import IrflowSettings
+
+    port, home = free_port(), tmp_path / "home"
+    env = os.environ | {"IRFLOW_HOME": str(home), "IRFLOW_INTAKE_TOKEN": "t", "PREFECT_API_URL": prefect_api}
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("irflow")), "serve", "--port", str(port)], env=env,
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base, headers = f"http://127.0.0.1:{port}", {"Authorization": "Bearer t"}
+    try:
+        _wait(f"{base}/healthz")
+        body = b'{"title": "t", "category": "jailbreak", "severity": "low", "actor": {"user": "ui-user"}}'
+        incident_id = requests.post(f"{base}/v1/alerts", data=body, headers=headers, timeout=30).json()[0]["incident_id"]
+        run = run_deployment(name=DEPLOYMENT, parameters={"playbook": "leaked_api_key", "incident_id": incident_id},
+                             timeout=120)
+        assert run.state is not None and run.state.is_completed(), run.state
+        rt = runtime.create(IrflowSettings(home=home))
+        with rt.db.tx() as s:
+            timeline = [t.text for t in incidents.timeline_of(s, incident_id)]
+            playbooks = {a.playbook for a in incidents.actions_of(s, incident_id)}
+        assert any("run from Prefect" in t for t in timeline) and "leaked_api_key" in playbooks
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
