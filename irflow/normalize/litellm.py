@@ -50,6 +50,7 @@ class Metadata(VendorModel):
     user_api_key_team_id: str | None = None
     user_api_key_end_user_id: str | None = None
     requester_ip_address: str | None = None
+    requester_metadata: dict[str, Any] | None = None
 
 
 class GuardrailInformation(VendorModel):
@@ -129,7 +130,15 @@ def _actor(body: LoggingPayload) -> dict[str, str | None]:
     key = None if is_master_key(meta) else (meta.user_api_key_hash or meta.user_api_key_alias)
     return mapping.actor_fields(
         user=body.end_user or meta.user_api_key_end_user_id, api_key=key, team=meta.user_api_key_team_id,
-        session=body.session_id, ip=body.requester_ip_address or meta.requester_ip_address)
+        session=body.session_id or _caller_session(meta), ip=body.requester_ip_address or meta.requester_ip_address)
+
+
+def _caller_session(meta: Metadata) -> str | None:
+    """With LiteLLM's defaults `session_id` is logged empty and the caller's session id (request
+    `metadata.session_id` or the `x-litellm-session-id` header) survives only in requester_metadata;
+    `trace_id` is no help, being a generated UUID otherwise. Seen on a real 1.106.4 proxy."""
+    value = (meta.requester_metadata or {}).get("session_id")
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def _direction(mode: object) -> Direction:

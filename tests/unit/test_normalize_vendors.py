@@ -505,3 +505,13 @@ def test_fixtures_use_documented_field_names(name: str) -> None:
     for key, allowed in nested.items():
         if isinstance(body.get(key), dict):
             assert set(body[key]) <= allowed, key
+
+
+def test_litellm_session_falls_back_to_the_callers_metadata() -> None:
+    """A real 1.106.4 proxy logs `session_id: ""` unless request_correlation_in_logs is on; the caller's
+    session id is in metadata.requester_metadata."""
+    body = load("litellm/guardrail_intervened_blocked_word")
+    body = body | {"session_id": "", "metadata": body["metadata"] | {"requester_metadata": {"session_id": "conv-77"}}}
+    assert normalize_item(body, "$[0]").actor.session == "conv-77"
+    body["metadata"]["requester_metadata"] = {"session_id": "  "}
+    assert normalize_item(body, "$[0]").actor.session is None
