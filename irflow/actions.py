@@ -63,6 +63,24 @@ def _sessions(verb: str) -> Executor:
     return run
 
 
+def _teams(verb: str) -> Executor:
+    def run(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
+        return getattr(systems.team_blocker(system), verb)(args["team"], dry_run=dry_run)
+
+    return run
+
+
+def _regenerate(systems: Systems, system: str, args: dict[str, Any], dry_run: bool) -> Outcome:
+    # An optional KeyRevoker capability: a connector that cannot regenerate lacks the method.
+    regenerate = getattr(systems.key_revoker(system), "regenerate", None)
+    if regenerate is None:
+        from irflow.connectors.errors import ConfigError
+
+        raise ConfigError(f"{system} cannot regenerate keys; use keys.delete and issue a new key", system=system)
+    outcome: Outcome = regenerate(args["key"], dry_run=dry_run)
+    return outcome
+
+
 def _limits_capable(systems: Systems, system: str) -> Any:
     revoker = systems.key_revoker(system)
     if not hasattr(revoker, "rate_limit"):
@@ -107,6 +125,15 @@ CATALOG: dict[str, ActionSpec] = {
                    "keys", "key", True, Impact.low, "keys.block", _keys("unblock")),
         ActionSpec("keys.delete", "Delete API key", "Delete the key for good; it cannot be restored.",
                    "keys", "key", False, Impact.high, None, _keys("delete")),
+        ActionSpec("keys.regenerate", "Regenerate API key", "Revoke the key and issue a replacement with the same "
+                   "settings; the new secret is kept (redacted) in the action record for the key's owner. "
+                   "Cannot be undone.",
+                   "keys", "key", False, Impact.high, None, _regenerate),
+        ActionSpec("teams.block", "Block team", "Refuse every request made with any key of the team at the "
+                   "gateway: it stops many users at once, so a human approves it.",
+                   "teams", "team", True, Impact.high, "teams.unblock", _teams("block")),
+        ActionSpec("teams.unblock", "Unblock team", "Let the team's keys through the gateway again.",
+                   "teams", "team", True, Impact.high, "teams.block", _teams("unblock")),
         ActionSpec("users.suspend", "Suspend user", "Refuse the end user's requests at the gateway.",
                    "users", "user", True, Impact.low, "users.unsuspend", _users("suspend")),
         ActionSpec("users.disable_account", "Disable account", "Suspend the user's account at the identity provider: "

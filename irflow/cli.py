@@ -181,11 +181,12 @@ def gateway_check(
     key: Annotated[str | None, typer.Option("--key", help="API key of the request.")] = None,
     user: Annotated[str | None, typer.Option("--user", help="End user of the request.")] = None,
     session: Annotated[str | None, typer.Option("--session", help="Session/conversation of the request.")] = None,
+    team: Annotated[str | None, typer.Option("--team", help="Team that owns the request's key.")] = None,
 ) -> None:
     """Would the embedded gateway let a request through? Exit 0 allowed, 1 denied."""
-    if not key and not user and not session:
-        raise CliError("give --key, --user and/or --session")
-    decision = _rt().systems.gateway.check(key=key, user=user, session=session)
+    if not key and not user and not session and not team:
+        raise CliError("give --key, --user, --session and/or --team")
+    decision = _rt().systems.gateway.check(key=key, user=user, session=session, team=team)
     _print_json({"allowed": decision.allowed, "reason": decision.reason})
     if not decision.allowed:
         raise typer.Exit(1)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from irflow.connectors.errors import ConfigError
-from irflow.connectors.gateway.interface import KeyRevoker, SessionBlocker, UserBlocker
+from irflow.connectors.gateway.interface import KeyRevoker, SessionBlocker, TeamBlocker, UserBlocker
 from irflow.connectors.gateway.local import LocalGateway
 from irflow.connectors.jira.interface import Ticketing
 from irflow.connectors.jira.local import LocalJira
@@ -61,6 +61,7 @@ class Systems:
     users: dict[str, UserBlocker] = field(default_factory=dict)
     prompts: dict[str, PromptRegistry] = field(default_factory=dict)
     sessions: dict[str, SessionBlocker] = field(default_factory=dict)
+    teams: dict[str, TeamBlocker] = field(default_factory=dict)
     default_target: dict[str, str] = field(default_factory=dict)
     statuses: list[SystemStatus] = field(default_factory=list)
     protected: set[str] = field(default_factory=set)
@@ -74,6 +75,9 @@ class Systems:
 
     def session_blocker(self, system: str) -> SessionBlocker:
         return self._pick(self.sessions, system, "sessions")
+
+    def team_blocker(self, system: str) -> TeamBlocker:
+        return self._pick(self.teams, system, "teams")
 
     def prompt_registry(self, system: str) -> PromptRegistry:
         return self._pick(self.prompts, system, "prompts")
@@ -99,7 +103,8 @@ def build(db: Database) -> Systems:
     systems = Systems(
         gateway=gateway, chat=LocalSlack(db), tickets=LocalJira(db),
         keys={"local": gateway.keys}, users={"local": gateway.users}, prompts={"local": LocalPrompts(db)},
-        sessions={"local": gateway.sessions},
+        sessions={"local": gateway.sessions}, teams={"local": gateway.teams},
+        # "teams" (like every capability not named here) falls back to "local" in `target_for`
         default_target={"keys": "local", "users": "local", "prompts": "local", "sessions": "local"},
         statuses=[SystemStatus("gateway", "local twin")],
     )
@@ -119,11 +124,12 @@ def _add_litellm(systems: Systems) -> None:
     settings = LiteLLMSettings()
     if not _real("litellm", settings):
         return
-    from irflow.connectors.litellm.client import LiteLLMKeys, LiteLLMUsers
+    from irflow.connectors.litellm.client import LiteLLMKeys, LiteLLMTeams, LiteLLMUsers
 
     systems.keys["litellm"] = LiteLLMKeys(settings)
     systems.users["litellm"] = LiteLLMUsers(settings)
-    systems.default_target.update(keys="litellm", users="litellm")
+    systems.teams["litellm"] = LiteLLMTeams(settings)
+    systems.default_target.update(keys="litellm", users="litellm", teams="litellm")
     if settings.master_key is not None:
         systems.protected.add(settings.master_key.get_secret_value())
     systems.statuses.append(SystemStatus("litellm", "real", settings.proxy_url or ""))

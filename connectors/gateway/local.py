@@ -1,19 +1,21 @@
 """The embedded gateway: a deny list in the irflow store, and the check a request passes through.
 
 It is a small real component, not a flipped row: `check()` is what `irflow gateway check` and the demo's
-"request from the attacker" use, and it refuses a blocked key or end user.
+"request from the attacker" use, and it refuses a blocked key, end user, session or team.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
+from irflow.connectors.gateway.interface import IssuedKey
 from irflow.connectors.outcome import Outcome, PlannedCall
 from irflow.models import utcnow
 from irflow.store.engine import Database
 from irflow.store.tables import GatewayBlockRow
 
-KEY, USER, SESSION = "key", "user", "session"
+KEY, USER, SESSION, TEAM = "key", "user", "session", "team"
 LIMITS = ("rpm_limit", "tpm_limit", "max_budget")
 
 
@@ -24,7 +26,7 @@ class Decision:
 
 
 class _DenyList:
-    """The twin's state: which keys and end users the embedded gateway refuses."""
+    """The twin's state: which keys, end users, sessions and teams the embedded gateway refuses."""
 
     system = "local"
 
@@ -71,6 +73,27 @@ class _DenyList:
                 row.limits, row.updated_at = after, utcnow()
         return Outcome(call, before, self.limits(key), changed=True)
 
+    def replace_key(self, key: str, *, dry_run: bool) -> Outcome:
+        """Refuse `key` for good and issue a replacement that keeps its blocked flag and limits, as LiteLLM's
+        /key/regenerate rewrites the key's row in place; a key already replaced (or deleted) stays as it is."""
+        call = PlannedCall(self.system, "regenerate key", {KEY: key})
+        before = self.state(KEY, key) | self.limits(key)
+        if dry_run or before["deleted"]:
+            detail = "dry run" if dry_run else "already regenerated or deleted"
+            return Outcome(call, before, before, changed=False, dry_run=dry_run, detail=detail)
+        new = IssuedKey(f"sk-local-{secrets.token_urlsafe(24)}")
+        with self._db.tx() as s:
+            row = s.get(GatewayBlockRow, (KEY, key))
+            if row is None:
+                s.add(GatewayBlockRow(kind=KEY, value=key, blocked=True, reason="deleted", updated_at=utcnow()))
+            else:  # only a key with state to carry over gets a row of its own: unknown keys pass anyway
+                s.add(GatewayBlockRow(kind=KEY, value=new, blocked=row.blocked, reason=row.reason, limits=row.limits,
+                                      updated_at=utcnow()))
+                row.blocked, row.reason, row.updated_at = True, "deleted", utcnow()
+        after = {**self.state(KEY, key), "replaced_by": new}
+        return Outcome(call, before, after, changed=True,
+                       detail="regenerated: the old key is refused, its replacement keeps its settings")
+
 
 def _limits_of(row: GatewayBlockRow | None) -> dict[str, int | float | None]:
     limits = (row.limits if row is not None else None) or {}
@@ -100,12 +123,16 @@ class LocalKeys:
     def rate_limit(self, key: str, *, rpm_limit: int | None = None, tpm_limit: int | None = None,
                    max_budget: float | None = None, dry_run: bool = False) -> Outcome:
         """Lower the key's limits (None keeps a limit as it is); `before` holds the old ones for undo."""
-        wanted = {k: v for k, v in {"rpm_limit": rpm_limit, "tpm_limit": tpm_limit, "max_budget": max_budget}.items()
-                  if v is not None}
+        given: dict[str, int | float | None] = {"rpm_limit": rpm_limit, "tpm_limit": tpm_limit, "max_budget": max_budget}
+        wanted: dict[str, int | float | None] = {k: v for k, v in given.items() if v is not None}
         return self._deny.set_limits(key, wanted, op="rate limit", dry_run=dry_run)
 
     def restore_limits(self, key: str, previous: dict[str, int | float | None], *, dry_run: bool = False) -> Outcome:
         return self._deny.set_limits(key, dict(previous), op="restore limits", dry_run=dry_run)
+
+    def regenerate(self, key: str, *, dry_run: bool = False) -> Outcome:
+        """Revoke the key and issue ``sk-local-…`` in its place (`after["replaced_by"]`); cannot be undone."""
+        return self._deny.replace_key(key, dry_run=dry_run)
 
 
 class LocalUsers:
@@ -150,8 +177,26 @@ class LocalSessions:
         return self._deny.set(SESSION, session, blocked=False, reason="unblocked", op="unblock", dry_run=dry_run)
 
 
+class LocalTeams:
+    """TeamBlocker of the embedded gateway: the twin of LiteLLM's /team/block."""
+
+    system = "local"
+
+    def __init__(self, deny: _DenyList) -> None:
+        self._deny = deny
+
+    def info(self, team: str) -> dict[str, object]:
+        return self._deny.state(TEAM, team)
+
+    def block(self, team: str, *, dry_run: bool = False) -> Outcome:
+        return self._deny.set(TEAM, team, blocked=True, reason="blocked", op="block", dry_run=dry_run)
+
+    def unblock(self, team: str, *, dry_run: bool = False) -> Outcome:
+        return self._deny.set(TEAM, team, blocked=False, reason="unblocked", op="unblock", dry_run=dry_run)
+
+
 class LocalGateway:
-    """The embedded gateway twin: its key and user controls, and the check every request passes."""
+    """The embedded gateway twin: its key, user, session and team controls, and the check every request passes."""
 
     system = "local"
 
@@ -161,13 +206,17 @@ class LocalGateway:
         self.keys = LocalKeys(deny)
         self.users = LocalUsers(deny)
         self.sessions = LocalSessions(deny)
+        self.teams = LocalTeams(deny)
 
-    def check(self, *, key: str | None = None, user: str | None = None, session: str | None = None) -> Decision:
-        """Would the gateway let this request through?"""
+    def check(self, *, key: str | None = None, user: str | None = None, session: str | None = None,
+              team: str | None = None) -> Decision:
+        """Would the gateway let this request through? `team` is the team of the request's key."""
         if key and self._deny.state(KEY, key)["blocked"]:
             return Decision(False, "api key is blocked")
         if user and self._deny.state(USER, user)["blocked"]:
             return Decision(False, "end user is blocked")
         if session and self._deny.state(SESSION, session)["blocked"]:
             return Decision(False, "session is blocked")
+        if team and self._deny.state(TEAM, team)["blocked"]:
+            return Decision(False, "team is blocked")
         return Decision(True, "allowed")

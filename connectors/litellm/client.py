@@ -1,7 +1,8 @@
-"""The real gateway connectors: KeyRevoker and UserBlocker over the LiteLLM proxy admin API.
+"""The real gateway connectors: KeyRevoker, UserBlocker and TeamBlocker over the LiteLLM proxy admin API.
 
-Virtual keys are blocked with /key/block and /key/unblock, deleted with /key/delete and throttled with
-/key/update; end users ("customers") are blocked with /customer/block and unblocked with /customer/update.
+Virtual keys are blocked with /key/block and /key/unblock, deleted with /key/delete, throttled with
+/key/update and replaced with /key/{key}/regenerate; end users ("customers") are blocked with
+/customer/block and unblocked with /customer/update; teams are blocked with /team/block and /team/unblock.
 Every write reads the target's state first, so a retried task finds "already blocked" instead of
 failing, and `Outcome.before` holds what the inverse needs to restore. Every `requests` failure and
 every proxy error leaves this module as one of `irflow.connectors.errors`, decided by the HTTP status
@@ -11,11 +12,12 @@ and the structure of the proxy's error body, never by its message text.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -29,6 +31,7 @@ from irflow.connectors.errors import (
     RateLimited,
     Unavailable,
 )
+from irflow.connectors.gateway.interface import IssuedKey
 from irflow.connectors.litellm.settings import REQUIRED_ENV, LiteLLMSettings
 from irflow.connectors.outcome import Outcome, PlannedCall
 
@@ -38,6 +41,12 @@ KEY_FIELDS = ("blocked", "key_alias", "key_name", "user_id", "team_id", "spend",
 """What `info()` reports of a key: enough to audit a containment and to restore its limits."""
 LIMIT_FIELDS = ("rpm_limit", "tpm_limit", "max_budget")
 CUSTOMER_FIELDS = ("blocked", "alias", "spend", "budget_id", "allowed_model_region", "default_model")
+TEAM_FIELDS = ("blocked", "team_alias", "organization_id", "spend", "max_budget", "rpm_limit", "tpm_limit")
+NO_GRACE = "0s"
+"""`grace_period` sent with /key/regenerate: a leaked key must stop at once, even on a proxy whose
+LITELLM_KEY_ROTATION_GRACE_PERIOD would keep it working (`_insert_deprecated_key` takes ours first)."""
+TEAM_CACHE_NOTE = ("blocked in the proxy's database; a proxy without the fix for BerriAI/litellm#35565 admits "
+                   "keys whose team it has cached until that cache entry expires")
 NOT_FOUND_TYPES = frozenset({"not_found_error", "not_found", "token_not_found_in_db"})
 """`ProxyException.type` values the proxy uses for "no such object" (ProxyErrorTypes and the customer routes)."""
 DEFAULT_RETRY_AFTER = 1.0
@@ -202,6 +211,19 @@ def _expect_blocked(after: Mapping[str, object], wanted: bool, what: str) -> Non
         raise Conflict(f"the proxy answered OK but {what} is {state}", system=SYSTEM)
 
 
+def _toggle(call: PlannedCall, send: Callable[[], object], read: Callable[[], dict[str, object]], blocked: bool,
+            what: str, detail: str = "") -> Outcome:
+    """Read, write only if needed, read again: the block/unblock shape every flag route shares."""
+    before = read()
+    if before["blocked"] is blocked:
+        same = "already blocked" if blocked else "already unblocked"
+        return Outcome(call, before, before, changed=False, detail=same)
+    send()
+    after = read()
+    _expect_blocked(after, blocked, what)
+    return Outcome(call, before, after, changed=True, detail=detail if blocked else "")
+
+
 class LiteLLMKeys:
     """KeyRevoker for LiteLLM virtual keys, plus `rate_limit` / `restore_limits` for softer containment."""
 
@@ -286,19 +308,72 @@ class LiteLLMKeys:
             raise InvalidRequest("restore_limits needs the `before` of a rate_limit outcome", system=SYSTEM)
         return self._update_limits(key, wanted, dry_run, "limits already as recorded")
 
+    def regenerate(self, key: str, *, dry_run: bool = False) -> Outcome:
+        """Revoke the key and issue a replacement with the same settings (POST /key/{token}/regenerate).
+
+        Irreversible, and not idempotent at the proxy: every call issues another secret, and the proxy has
+        no operation id to ask whether a lost answer had landed (BerriAI/litellm#38351). So the old key is
+        read first: a key the proxy no longer has is "already regenerated (or deleted)" and nothing is sent.
+        The path carries the key's SHA-256 token, never the live key; `grace_period` "0s" stops the old key
+        at once. `after["replaced_by"]` is the new secret as an IssuedKey, for the redacted action record
+        only. Community proxies refuse with a 500 ("an Enterprise feature"), which fails as Unavailable.
+        """
+        call = _planned("POST", "/key/{key}/regenerate", {"key": redact(key), "grace_period": NO_GRACE})
+        if dry_run:
+            return _dry(call)
+        try:
+            before = {**self.info(key), "exists": True}
+        except NotFound:
+            gone = {"exists": False}
+            return Outcome(call, gone, gone, changed=False, detail="already regenerated or deleted")
+        try:
+            body = self._http.post(f"/key/{quote(wire_key(key), safe='')}/regenerate", {"grace_period": NO_GRACE})
+        except RateLimited:
+            raise
+        except Unavailable as exc:
+            return self._regenerated_despite(call, before, key, exc)
+        new = body.get("key")
+        if not isinstance(new, str) or not new.startswith("sk-"):
+            raise Conflict("the proxy answered OK to /key/regenerate without a new key", system=SYSTEM)
+        issued = IssuedKey(new)
+        self._expect_replaced(key, issued)
+        return Outcome(call, before, {"exists": False, "replaced_by": issued}, changed=True,
+                       detail="regenerated: the old key is refused, its replacement keeps its settings")
+
+    def _expect_replaced(self, old: str, new: IssuedKey) -> None:
+        """Verify at the target: the old key has no row any more and the new one has (info sends only hashes)."""
+        try:
+            self.info(old)
+        except NotFound:
+            pass
+        else:
+            raise Conflict("the proxy answered OK to /key/regenerate but the old key still exists", system=SYSTEM)
+        try:
+            self.info(new)
+        except NotFound as exc:
+            raise Conflict("the proxy answered OK to /key/regenerate but has no row for the new key",
+                           system=SYSTEM) from exc
+
+    def _regenerated_despite(self, call: PlannedCall, before: dict[str, object], key: str,
+                             exc: Unavailable) -> Outcome:
+        # A timeout or 5xx may come after the write: if the old key is gone, containment happened but the new
+        # secret went with the lost answer; retrying would only find "already regenerated".
+        try:
+            self.info(key)
+        except NotFound:
+            answer = f"HTTP {exc.status}" if exc.status else "no answer"
+            detail = (f"the proxy replaced the key but its answer was lost ({answer}): the new secret cannot be "
+                      "recovered; regenerate the replacement to issue one (BerriAI/litellm#38351)")
+            return Outcome(call, before, {"exists": False, "replaced_by": None}, changed=True, detail=detail)
+        raise exc
+
     def _set_blocked(self, key: str, blocked: bool, dry_run: bool) -> Outcome:
         path = "/key/block" if blocked else "/key/unblock"
         call = _planned("POST", path, {"key": redact(key)})
         if dry_run:
             return _dry(call)
-        before = self.info(key)
-        if before["blocked"] is blocked:
-            detail = "already blocked" if blocked else "already unblocked"
-            return Outcome(call, before, before, changed=False, detail=detail)
-        self._http.post(path, {"key": wire_key(key)})
-        after = self.info(key)
-        _expect_blocked(after, blocked, "the key")
-        return Outcome(call, before, after, changed=True)
+        return _toggle(call, lambda: self._http.post(path, {"key": wire_key(key)}), lambda: self.info(key), blocked,
+                       "the key")
 
     def _update_limits(self, key: str, wanted: Mapping[str, int | float | None], dry_run: bool,
                        same: str) -> Outcome:
@@ -394,3 +469,45 @@ class LiteLLMUsers:
             raise exc
         detail = f"the proxy answered HTTP {exc.status} but the end user is blocked (BerriAI/litellm#39011)"
         return Outcome(call, before, after, changed=True, detail=detail)
+
+
+class LiteLLMTeams:
+    """TeamBlocker for LiteLLM teams: a blocked team's keys are all refused (`common_checks`: "Team=... is blocked").
+
+    Team ids are not secrets, so they travel as given. An unknown team is NotFound: /team/block does not
+    upsert. Some older proxies answer /team/info for an unknown team with 400 "Authentication Error,
+    'NoneType' ..." instead of 404, which arrives here as InvalidRequest.
+    """
+
+    system = SYSTEM
+
+    def __init__(self, settings: LiteLLMSettings, *, session: requests.Session | None = None) -> None:
+        self._http = _Http(settings, session)
+
+    def __repr__(self) -> str:
+        return f"LiteLLMTeams({self._http.base_url!r})"
+
+    def info(self, team: str) -> dict[str, object]:
+        """The team as GET /team/info describes it (`team_info`: blocked, alias, budget, limits)."""
+        body = self._http.get("/team/info", {"team_id": team})
+        raw = body.get("team_info")
+        info: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        state: dict[str, object] = {name: info.get(name) for name in TEAM_FIELDS}
+        state["blocked"] = bool(info.get("blocked"))
+        return state
+
+    def block(self, team: str, *, dry_run: bool = False) -> Outcome:
+        """Refuse every request made with a key of this team (POST /team/block); inverse: `unblock`."""
+        return self._set_blocked(team, True, dry_run)
+
+    def unblock(self, team: str, *, dry_run: bool = False) -> Outcome:
+        """Let the team's keys through again (POST /team/unblock); inverse: `block`."""
+        return self._set_blocked(team, False, dry_run)
+
+    def _set_blocked(self, team: str, blocked: bool, dry_run: bool) -> Outcome:
+        path = "/team/block" if blocked else "/team/unblock"
+        call = _planned("POST", path, {"team_id": team})
+        if dry_run:
+            return _dry(call)
+        return _toggle(call, lambda: self._http.post(path, {"team_id": team}), lambda: self.info(team), blocked,
+                       "the team", TEAM_CACHE_NOTE)

@@ -1,4 +1,4 @@
-"""A loopback LiteLLM proxy admin API: the key and customer routes irflow's LiteLLM connectors call.
+"""A loopback LiteLLM proxy admin API: the key, team and customer routes irflow's LiteLLM connectors call.
 
 Behaviour follows the proxy's own source in BerriAI/litellm:
 
@@ -6,11 +6,29 @@ Behaviour follows the proxy's own source in BerriAI/litellm:
   validator says "At least one of 'keys' or 'key_aliases' must be provided."; `UpdateKeyRequest` (only
   "key" required; `prepare_key_update_data` applies `model_dump(exclude_unset=True)`, so explicit nulls
   clear a limit); `BlockUsers` {"user_ids": [str]}; `UpdateCustomerRequest` {"user_id", "blocked", ...};
-  `ProxyException.to_dict()` -> {"message", "type", "param", "code"} with `code` a string; `ProxyErrorTypes`.
+  `BlockTeamRequest` {"team_id": str}; `RegenerateKeyRequest(GenerateKeyRequest)` with every field optional
+  ("key", "new_key", "new_master_key", "grace_period", ...) and `GenerateKeyResponse` whose "key" is the new
+  secret; `ProxyException.to_dict()` -> {"message", "type", "param", "code"} with `code` a string;
+  `ProxyErrorTypes`; `LiteLLMPydanticObjectBase` keeps pydantic's extra="ignore" (unknown fields are dropped).
 - `litellm/proxy/management_endpoints/key_management_endpoints.py`: keys are stored as sha256 tokens and
   looked up through `_hash_token_if_needed` (only "sk-" values are hashed); `info_key_fn` answers
   {"key", "info"} without "token", or 404 `not_found_error` "Key not found in database"; `block_key` /
   `unblock_key` answer the updated row, or 404 typed `bad_request_error` "Key <key> not found".
+  `regenerate_key_fn` is routed at `/key/{key:path}/regenerate` and `/key/regenerate` (its `key` argument is
+  then a query parameter), takes an optional body, and in this order: refuses non-premium proxies with
+  ValueError("Regenerating Virtual Keys is an Enterprise feature, ...") -> 500 `internal_server_error`;
+  body "key" wins over the path; none is 400; the key is hashed only when it contains "sk"; an unknown key is
+  404; a `new_key` not starting "sk-" is 400; `grace_period` (else env LITELLM_KEY_ROTATION_GRACE_PERIOD)
+  above zero keeps the old token valid in `LiteLLM_DeprecatedVerificationToken`; then the row's token is
+  rewritten in place (settings kept, `key_name` "sk-...<last 4>") and the answer is the row with "key" = the
+  new secret and "token_id" = its hash. HTTPExceptions leave through `handle_exception_on_proxy`: status kept,
+  type `internal_server_error`, message `str(detail)`. Old key 401, new key works: PR BerriAI/litellm#34000.
+- `litellm/proxy/management_endpoints/team_endpoints.py`: `block_team` / `unblock_team` update `blocked`
+  and answer the team row, or raise HTTPException 404 {"error": "Team not found, passed team_id=<id>"}
+  outside any handler, so FastAPI answers {"detail": {...}}; `team_info` answers {"team_id", "team_info",
+  "keys", "team_memberships"}, and wraps its HTTPExceptions as ProxyException type `auth_error`: 404
+  "{'message': 'Team not found, passed team id: <id>.'}" and, without `team_id`, 422 "Malformed request.
+  No team id passed in." (not FastAPI's validation). `common_checks` refuses every key of a blocked team.
 - `litellm/proxy/management_endpoints/customer_endpoints.py`: `block_user` upserts and answers
   {"blocked_users": [...]}; `unblock_user` needs the enterprise blocked-user callback and otherwise answers
   400 {"detail": {"error": "Blocked user check was never set. This call has no effect."}};
@@ -22,26 +40,39 @@ Behaviour follows the proxy's own source in BerriAI/litellm:
 - Known proxy bugs, as switches: `customer_block_fails_after_write` (BerriAI/litellm#39011: /customer/block
   answers 500 after writing the block) and `customer_update_drops_false` (before PR #34696,
   `update_end_user` filtered `v not in ([], {}, 0)`, which drops `blocked: false`; see also #35564).
+  `premium_user` (False is the community edition) and `rotation_grace_period` (the proxy's env default).
 
 Not modelled: non-admin virtual keys calling admin routes (every bearer but the master key is rejected),
 and /key/delete or /key/update of unknown keys, whose answers vary by version (the client reads /key/info
 first and never relies on them): here delete removes what exists and update answers 404 `not_found_error`.
+Nor master-key rotation through /key/regenerate (`new_master_key`), regenerate's other update fields, older
+proxies whose /team/info answers an unknown team with 400 `auth_error` "'NoneType' ...", or the team cache
+that /team/block leaves stale on proxies without the fix for BerriAI/litellm#35565: `authenticates()` is the
+auth check with a cache that is always fresh.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 MASTER_KEY = "sk-master-loopback-7f3a9c2e5b1d"
 UNBLOCK_WITHOUT_ENTERPRISE = "Blocked user check was never set. This call has no effect."
+NOT_PREMIUM = ("Regenerating Virtual Keys is an Enterprise feature, You must be a LiteLLM Enterprise user to use "
+               "this feature. If you have a license please set `LITELLM_LICENSE` in your env.")
+REGENERATE = "/key/{key}/regenerate"
+_REGENERATE_PATH = re.compile(r"/key/(?P<key>.*)/regenerate")  # Starlette's {key:path}: anything, slashes too
+_DURATION = re.compile(r"(\d+)(mo|[smhdw]?)")  # litellm_core_utils.duration_parser._extract_from_regex
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000}
 KEY_UPDATABLE = ("key_alias", "user_id", "team_id", "spend", "max_budget", "rpm_limit", "tpm_limit", "blocked")
 CUSTOMER_UPDATABLE = ("alias", "blocked", "max_budget", "budget_id", "default_model")
 Reply = tuple[int, Any, dict[str, str]]
@@ -55,7 +86,13 @@ BODY_SCHEMA: dict[str, dict[str, str]] = {
     "/customer/block": {"user_ids": "list[str]"},
     "/customer/unblock": {"user_ids": "list[str]"},
     "/customer/update": {"user_id": "str"},
+    "/team/block": {"team_id": "str"},
+    "/team/unblock": {"team_id": "str"},
 }
+OPTIONAL_BODY: dict[str, tuple[str, ...]] = {
+    route: ("key", "new_key", "new_master_key", "grace_period") for route in (REGENERATE, "/key/regenerate")
+}
+"""Routes whose body model is Optional[...] with only optional fields: no body is fine, a wrong type is not."""
 
 
 def token_for(key: str) -> str:
@@ -80,6 +117,22 @@ class KeyRow:
     rpm_limit: int | None = None
     tpm_limit: int | None = None
     blocked: bool | None = None
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Team:
+    team_id: str
+    team_alias: str | None = None
+    organization_id: str | None = None
+    blocked: bool = False
+    spend: float = 0.0
+    max_budget: float | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    models: list[str] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,11 +175,17 @@ class LiteLLMProxy:
         self.master_key = master_key
         self.keys: dict[str, KeyRow] = {}
         self.customers: dict[str, Customer] = {}
+        self.teams: dict[str, Team] = {}
+        self.deprecated: dict[str, tuple[str, float]] = {}
+        """Old token -> (new token, revoke_at): LiteLLM_DeprecatedVerificationToken during a grace period."""
         self.requests: list[Seen] = []
         self.customer_block_fails_after_write = False
         self.customer_update_drops_false = False
+        self.premium_user = True
+        self.rotation_grace_period = ""
         self._faults: list[_Fault] = []
         self._delays: list[float] = []
+        self._lose_next_answer = False
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
@@ -140,6 +199,11 @@ class LiteLLMProxy:
             "/key/unblock": {"POST": self._key_unblock},
             "/key/update": {"POST": self._key_update},
             "/key/delete": {"POST": self._key_delete},
+            "/key/regenerate": {"POST": self._key_regenerate},
+            REGENERATE: {"POST": self._key_regenerate},
+            "/team/info": {"GET": self._team_info},
+            "/team/block": {"POST": self._team_block},
+            "/team/unblock": {"POST": self._team_unblock},
             "/customer/info": {"GET": self._customer_info},
             "/customer/block": {"POST": self._customer_block},
             "/customer/unblock": {"POST": self._customer_unblock},
@@ -168,6 +232,21 @@ class LiteLLMProxy:
     def key(self, key: str) -> KeyRow | None:
         return self.keys.get(token_for(key))
 
+    def add_team(self, team_id: str, **fields: Any) -> Team:
+        self.teams[team_id] = Team(team_id=team_id, **fields)
+        return self.teams[team_id]
+
+    def authenticates(self, key: str) -> bool:
+        """Would `user_api_key_auth` + `common_checks` let a request with this virtual key through?"""
+        token = token_for(key)
+        if token not in self.keys and token in self.deprecated:
+            token, revoke_at = self.deprecated[token]
+            if revoke_at <= time.time():
+                return False
+        row = self.keys.get(token)
+        team = self.teams.get(row.team_id or "") if row is not None else None
+        return row is not None and not row.blocked and not (team is not None and team.blocked)
+
     def add_customer(self, user_id: str, **fields: Any) -> Customer:
         self.customers[user_id] = Customer(user_id=user_id, **fields)
         return self.customers[user_id]
@@ -180,6 +259,10 @@ class LiteLLMProxy:
         """The next request is answered only after `seconds`: for client timeouts."""
         self._delays.append(seconds)
 
+    def lose_next_answer(self) -> None:
+        """The next write is applied, but a load balancer in front answers 504: the client never sees the reply."""
+        self._lose_next_answer = True
+
     def writes(self) -> list[Seen]:
         return [seen for seen in self.requests if seen.method != "GET"]
 
@@ -191,13 +274,18 @@ class LiteLLMProxy:
             time.sleep(delay)
         with self._lock:
             self.requests.append(Seen(method, target, raw.decode(errors="replace"), authorization))
-            return self._answer(method, target, authorization, raw)
+            reply = self._answer(method, target, authorization, raw)
+            if self._lose_next_answer and method != "GET":
+                self._lose_next_answer = False
+                return 504, "upstream request timeout", {}
+            return reply
 
     def _answer(self, method: str, target: str, authorization: str | None, raw: bytes) -> Reply:
         if self._faults:
             return self._fault(self._faults.pop(0))
         parts = urlsplit(target)
-        methods = self._routes.get(parts.path)
+        route, path_params = self._resolve(unquote(parts.path))
+        methods = self._routes.get(route)
         if methods is None:
             return 404, {"detail": "Not Found"}, {}
         if method not in methods:
@@ -206,12 +294,19 @@ class LiteLLMProxy:
         denied = self._auth(authorization)
         if denied:
             return denied
-        query = dict(parse_qsl(parts.query))
+        query = dict(parse_qsl(parts.query)) | path_params
         body = _parse(raw)
-        problems = _validate(parts.path, query, body)
+        problems = _validate(route, query, body)
         if problems:
             return 422, {"detail": problems}, {}
         return methods[method](query, body)
+
+    def _resolve(self, path: str) -> tuple[str, dict[str, str]]:
+        """The route template and its path parameters; fixed paths win, as they are registered first."""
+        if path in self._routes:
+            return path, {}
+        match = _REGENERATE_PATH.fullmatch(path)
+        return (REGENERATE, {"key": match["key"]}) if match else (path, {})
 
     def _fault(self, fault: _Fault) -> Reply:
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
@@ -270,6 +365,57 @@ class LiteLLMProxy:
             self.keys.pop(token, None)
         return 200, {"deleted_keys": body.get("keys") or sorted(aliases)}, {}
 
+    def _key_regenerate(self, query: dict[str, str], body: Any) -> Reply:
+        data: dict[str, Any] = body if isinstance(body, dict) else {}
+        if not self.premium_user and data.get("new_master_key") is None:
+            return proxy_error(500, NOT_PREMIUM, "internal_server_error", "None")
+        key = data.get("key") or query.get("key")
+        if not key:
+            return _wrapped(400, {"error": "No key passed in."})
+        token = hashlib.sha256(key.encode()).hexdigest() if "sk" in key else key  # `if "sk" not in key` upstream
+        row = self.keys.get(token)
+        if row is None:
+            return _wrapped(404, {"error": f"Key {key} not found."})
+        new = data.get("new_key")
+        if new is not None and not new.startswith("sk-"):
+            return _wrapped(400, {"error": "New key must start with 'sk-'. This is to distinguish a key hash (used "
+                                           "by litellm for logging / internal logic) from the actual key."})
+        new = new or f"sk-{secrets.token_urlsafe(16)}"
+        grace = _duration_seconds(data.get("grace_period") or self.rotation_grace_period)
+        if grace > 0:
+            self.deprecated[token] = (token_for(new), time.time() + grace)
+        del self.keys[token]
+        row.token, row.key_name = token_for(new), f"sk-...{new[-4:]}"
+        self.keys[row.token] = row
+        answer = row.record()
+        answer["token_id"] = answer.pop("token")
+        return 200, {**answer, "key": new, "token": None}, {}
+
+    # --- /team --------------------------------------------------------------------------------------
+    def _team_info(self, query: dict[str, str], _body: Any) -> Reply:
+        team_id = query.get("team_id")
+        if team_id is None:
+            return proxy_error(422, str({"message": "Malformed request. No team id passed in."}), "auth_error", "None")
+        team = self.teams.get(team_id)
+        if team is None:
+            message = str({"message": f"Team not found, passed team id: {team_id}."})
+            return proxy_error(404, message, "auth_error", "None")
+        keys = [row.record() for row in self.keys.values() if row.team_id == team_id]  # upstream pops "token"
+        return 200, {"team_id": team_id, "team_info": team.record(), "keys": keys, "team_memberships": []}, {}
+
+    def _team_block(self, _query: dict[str, str], body: dict[str, Any]) -> Reply:
+        return self._set_team_blocked(body["team_id"], True)
+
+    def _team_unblock(self, _query: dict[str, str], body: dict[str, Any]) -> Reply:
+        return self._set_team_blocked(body["team_id"], False)
+
+    def _set_team_blocked(self, team_id: str, blocked: bool) -> Reply:
+        team = self.teams.get(team_id)
+        if team is None:
+            return 404, {"detail": {"error": f"Team not found, passed team_id={team_id}"}}, {}
+        team.blocked = blocked
+        return 200, team.record(), {}
+
     # --- /customer ----------------------------------------------------------------------------------
     def _customer_info(self, query: dict[str, str], _body: Any) -> Reply:
         customer = self.customers.get(query["end_user_id"])
@@ -302,6 +448,17 @@ class LiteLLMProxy:
         return 200, customer.record(), {}
 
 
+def _wrapped(status: int, detail: dict[str, str]) -> Reply:
+    """An HTTPException passed through `handle_exception_on_proxy`: the status stays, the detail is stringified."""
+    return proxy_error(status, str(detail), "internal_server_error", "None")
+
+
+def _duration_seconds(duration: str) -> int:
+    """`duration_in_seconds` for the grace period; a garbled value only logs a warning upstream, so 0 here."""
+    match = _DURATION.match(duration or "")
+    return int(match[1]) * _SECONDS[match[2]] if match else 0
+
+
 def _no_customer(user_id: str, param: str) -> Reply:
     return proxy_error(404, f"End User Id={user_id} does not exist in db", "not_found", param)
 
@@ -319,6 +476,8 @@ def _validate(path: str, query: dict[str, str], body: Any) -> list[dict[str, Any
     """FastAPI's 422 entries for what this route requires, in pydantic v2's words."""
     if path == "/customer/info" and "end_user_id" not in query:
         return [_missing(["query", "end_user_id"], None)]
+    if path in OPTIONAL_BODY:
+        return _optional_body_problems(body, OPTIONAL_BODY[path])
     if path not in BODY_SCHEMA:
         return []
     if body is _INVALID_JSON:
@@ -333,6 +492,18 @@ def _validate(path: str, query: dict[str, str], body: Any) -> list[dict[str, Any
         problems.append({"type": "value_error", "loc": ["body"], "input": body,
                          "msg": "Value error, At least one of 'keys' or 'key_aliases' must be provided."})
     return problems
+
+
+def _optional_body_problems(body: Any, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    if body is None:
+        return []
+    if body is _INVALID_JSON:
+        return [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}]
+    if not isinstance(body, dict):
+        return [{"type": "model_attributes_type", "loc": ["body"], "input": body,
+                 "msg": "Input should be a valid dictionary or object to extract fields from"}]
+    return [_wrong(["body", name], body[name], "string_type", "a valid string")
+            for name in names if body.get(name) is not None and not isinstance(body[name], str)]
 
 
 def _field_problems(body: dict[str, Any], name: str, kind: str) -> list[dict[str, Any]]:

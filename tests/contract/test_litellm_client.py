@@ -1,9 +1,10 @@
 """Contract tests: the LiteLLM connectors and the embedded twin keep the same promises through the Protocols.
 
-One suite for KeyRevoker and one for UserBlocker, each run against the real client (over real HTTP to the
-loopback proxy in litellm_server.py) and against the local twin; then what only the real client has:
-rate limits, the proxy's errors, keeping secrets off the wire and out of messages, and proof that the
-loopback itself answers wrong paths, methods and bodies the way the proxy does.
+One suite each for KeyRevoker (with key regeneration), UserBlocker and TeamBlocker, run against the real
+client (over real HTTP to the loopback proxy in litellm_server.py) and against the local twin, checked at
+the target: would the gateway let the key or the team through? Then what only the real client has: rate
+limits, the proxy's errors, keeping secrets off the wire and out of messages, and proof that the loopback
+itself answers wrong paths, methods and bodies the way the proxy does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import requests
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from irflow import actions
 from irflow.connectors.errors import (
     AuthError,
     ConfigError,
@@ -29,26 +31,31 @@ from irflow.connectors.errors import (
     RateLimited,
     Unavailable,
 )
-from irflow.connectors.gateway.interface import KeyRevoker, UserBlocker
+from irflow.connectors.gateway.interface import KeyRevoker, TeamBlocker, UserBlocker
 from irflow.connectors.gateway.local import LocalGateway
-from irflow.connectors.litellm.client import LiteLLMKeys, LiteLLMUsers, _Http, wire_key
+from irflow.connectors.litellm.client import LiteLLMKeys, LiteLLMTeams, LiteLLMUsers, _Http, wire_key
 from irflow.connectors.litellm.settings import LiteLLMSettings
 from irflow.store.engine import Database
 from irflow.store.tables import GatewayBlockRow
+from irflow.systems import build as build_systems
 from tests.contract.litellm_server import MASTER_KEY, UNBLOCK_WITHOUT_ENTERPRISE, LiteLLMProxy
 
 KEY = "sk-live-attacker-key-9Zq1"
 UNKNOWN_KEY = "sk-never-issued-0000"
 USER = "end-user-4711"
+TEAM = "team-ai"
 
 
 @dataclass
 class Rig:
-    """One target behind the Protocols, and a view of everything it has written."""
+    """One target behind the Protocols, a view of everything it has written, and the target's own verdict."""
 
     keys: KeyRevoker
     users: UserBlocker
+    teams: TeamBlocker
     writes: Callable[[], object]
+    admits_key: Callable[[str], bool]
+    admits_team: Callable[[str], bool]
 
 
 def settings_for(proxy: LiteLLMProxy, master_key: str = MASTER_KEY, timeout: float = 2.0) -> LiteLLMSettings:
@@ -61,6 +68,7 @@ def proxy() -> Iterator[LiteLLMProxy]:
         running.add_key(KEY, key_alias="chatbot-prod", user_id="svc-chatbot", team_id="team-ai", spend=1.5,
                         max_budget=50.0, rpm_limit=100)
         running.add_customer(USER, alias="customer 4711")
+        running.add_team(TEAM, team_alias="AI platform", max_budget=500.0)
         yield running
 
 
@@ -74,12 +82,25 @@ def users(proxy: LiteLLMProxy) -> LiteLLMUsers:
     return LiteLLMUsers(settings_for(proxy))
 
 
+@pytest.fixture
+def teams(proxy: LiteLLMProxy) -> LiteLLMTeams:
+    return LiteLLMTeams(settings_for(proxy))
+
+
+def team_admitted(proxy: LiteLLMProxy, team: str) -> bool:
+    """At the proxy: do the team's keys still authenticate? (The fixture's team has one.)"""
+    tokens = [token for token, row in proxy.keys.items() if row.team_id == team]
+    assert tokens, f"no key of {team} to try"
+    return all(proxy.authenticates(token) for token in tokens)
+
+
 @pytest.fixture(params=["litellm", "local"])
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     if request.param == "litellm":
         proxy: LiteLLMProxy = request.getfixturevalue("proxy")
         settings = settings_for(proxy)
-        yield Rig(LiteLLMKeys(settings), LiteLLMUsers(settings), lambda: tuple(proxy.writes()))
+        yield Rig(LiteLLMKeys(settings), LiteLLMUsers(settings), LiteLLMTeams(settings), lambda: tuple(proxy.writes()),
+                  proxy.authenticates, lambda team: team_admitted(proxy, team))
         return
     db = Database(f"sqlite:///{tmp_path}/t.db")
     db.upgrade()
@@ -89,13 +110,15 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
         with db.tx() as s:
             return tuple((r.kind, r.value, r.blocked, r.reason) for r in s.scalars(select(GatewayBlockRow)))
 
-    yield Rig(gateway.keys, gateway.users, rows)
+    yield Rig(gateway.keys, gateway.users, gateway.teams, rows, lambda key: gateway.check(key=key).allowed,
+              lambda team: gateway.check(team=team).allowed)
     db.dispose()
 
 
 # --- KeyRevoker contract: real client and twin ----------------------------------------------------------
 def test_both_satisfy_the_protocols(rig: Rig) -> None:
     assert isinstance(rig.keys, KeyRevoker) and isinstance(rig.users, UserBlocker)
+    assert isinstance(rig.teams, TeamBlocker) and callable(getattr(rig.keys, "regenerate", None))
 
 
 def test_block_then_unblock_restores_the_key(rig: Rig) -> None:
@@ -136,6 +159,74 @@ def test_deleting_twice_is_idempotent(rig: Rig) -> None:
     assert rig.keys.delete(KEY).changed
     again = rig.keys.delete(KEY)
     assert (again.changed, again.detail) == (False, "already deleted")
+
+
+# --- key regeneration: real client and twin -------------------------------------------------------------
+def test_regenerate_refuses_the_old_key_and_issues_one_that_works(rig: Rig) -> None:
+    assert rig.admits_key(KEY)
+    done = rig.keys.regenerate(KEY)  # type: ignore[attr-defined]
+    new = done.after["replaced_by"]
+    assert done.changed and isinstance(new, str) and new.startswith("sk-") and new != KEY
+    assert not rig.admits_key(KEY) and rig.admits_key(new)
+
+
+def test_the_replacement_keeps_the_keys_limits(rig: Rig) -> None:
+    rig.keys.rate_limit(KEY, rpm_limit=1)  # type: ignore[attr-defined]
+    new = rig.keys.regenerate(KEY).after["replaced_by"]  # type: ignore[attr-defined]
+    assert rig.keys.info(new)["rpm_limit"] == 1
+
+
+def test_regenerating_twice_changes_nothing(rig: Rig) -> None:
+    rig.keys.regenerate(KEY)  # type: ignore[attr-defined]
+    written = rig.writes()
+    again = rig.keys.regenerate(KEY)  # type: ignore[attr-defined]
+    assert (again.changed, again.detail) == (False, "already regenerated or deleted")
+    assert "replaced_by" not in again.after and rig.writes() == written
+
+
+def test_regenerate_dry_run_makes_no_write(rig: Rig) -> None:
+    state, written = rig.keys.info(KEY), rig.writes()
+    planned = rig.keys.regenerate(KEY, dry_run=True)  # type: ignore[attr-defined]
+    assert planned.dry_run and not planned.changed and "replaced_by" not in planned.after
+    assert rig.writes() == written and rig.keys.info(KEY) == state and rig.admits_key(KEY)
+
+
+def test_the_new_key_is_in_no_repr(rig: Rig) -> None:
+    done = rig.keys.regenerate(KEY)  # type: ignore[attr-defined]
+    new = done.after["replaced_by"]
+    assert new not in repr(done) and new not in repr(done.after) and new not in repr(rig.keys)
+    assert repr(new) == f"'...{new[-4:]}'" and json.loads(json.dumps(done.after))["replaced_by"] == new
+
+
+# --- TeamBlocker contract: real client and twin ---------------------------------------------------------
+def test_block_then_unblock_restores_the_team(rig: Rig) -> None:
+    assert rig.teams.info(TEAM)["blocked"] is False and rig.admits_team(TEAM)
+    done = rig.teams.block(TEAM)
+    assert done.changed and done.before["blocked"] is False and done.after["blocked"] is True
+    assert rig.teams.info(TEAM)["blocked"] is True and not rig.admits_team(TEAM)
+    undone = rig.teams.unblock(TEAM)
+    assert undone.changed and undone.after["blocked"] is False
+    assert rig.teams.info(TEAM)["blocked"] is False and rig.admits_team(TEAM)
+
+
+def test_blocking_a_team_twice_is_idempotent(rig: Rig) -> None:
+    rig.teams.block(TEAM)
+    written = rig.writes()
+    again = rig.teams.block(TEAM)
+    assert (again.changed, again.detail) == (False, "already blocked")
+    assert rig.writes() == written
+    assert rig.teams.unblock(TEAM).changed
+    assert rig.teams.unblock(TEAM).detail == "already unblocked"
+
+
+@pytest.mark.parametrize("operation", ["block", "unblock"])
+def test_team_dry_runs_make_no_write(rig: Rig, operation: str) -> None:
+    if operation == "unblock":
+        rig.teams.block(TEAM)
+    state, written = rig.teams.info(TEAM), rig.writes()
+    planned = getattr(rig.teams, operation)(TEAM, dry_run=True)
+    assert planned.dry_run and not planned.changed
+    assert rig.writes() == written and rig.teams.info(TEAM) == state
 
 
 # --- UserBlocker contract: real client and twin ---------------------------------------------------------
@@ -346,6 +437,115 @@ def test_an_end_user_the_proxy_never_saw_can_be_suspended(proxy: LiteLLMProxy, u
     assert proxy.customers["first-seen-today"].blocked is True
 
 
+# --- the real client only: regeneration and teams -------------------------------------------------------
+def test_regenerate_sends_only_hashes_and_stops_the_old_key_despite_a_proxy_grace_period(
+        proxy: LiteLLMProxy, keys: LiteLLMKeys) -> None:
+    proxy.rotation_grace_period = "24h"  # LITELLM_KEY_ROTATION_GRACE_PERIOD on the proxy
+    new = keys.regenerate(KEY).after["replaced_by"]
+    [write] = proxy.writes()
+    assert urlpath(write.target) == f"/key/{wire_key(KEY)}/regenerate"
+    assert json.loads(write.body) == {"grace_period": "0s"}
+    assert all(secret not in s.target + s.body for s in proxy.requests for secret in (KEY, new, MASTER_KEY))
+    assert proxy.deprecated == {} and not proxy.authenticates(KEY) and proxy.authenticates(new)
+
+
+def test_without_our_grace_period_the_proxy_would_keep_the_leaked_key(proxy: LiteLLMProxy) -> None:
+    proxy.rotation_grace_period = "24h"
+    answer = call(proxy, "POST", f"/key/{KEY}/regenerate")
+    assert answer.status_code == 200 and proxy.authenticates(KEY) and proxy.authenticates(answer.json()["key"])
+
+
+def test_a_dry_run_regeneration_plans_with_the_key_redacted(proxy: LiteLLMProxy, keys: LiteLLMKeys) -> None:
+    planned = keys.regenerate(KEY, dry_run=True)
+    assert planned.call.request == {"method": "POST", "path": "/key/{key}/regenerate",
+                                    "body": {"key": "...9Zq1", "grace_period": "0s"}}
+    assert KEY not in repr(planned) and proxy.requests == []
+
+
+def test_the_community_edition_refuses_regeneration_and_nothing_changes(proxy: LiteLLMProxy,
+                                                                       keys: LiteLLMKeys) -> None:
+    proxy.premium_user = False
+    with pytest.raises(Unavailable, match="Enterprise feature") as caught:
+        keys.regenerate(KEY)
+    assert caught.value.status == 500 and proxy.authenticates(KEY)
+
+
+def test_a_lost_regeneration_answer_counts_as_done_without_the_secret(proxy: LiteLLMProxy,
+                                                                      keys: LiteLLMKeys) -> None:
+    proxy.lose_next_answer()
+    outcome = keys.regenerate(KEY)
+    assert outcome.changed and outcome.after == {"exists": False, "replaced_by": None}
+    assert "38351" in outcome.detail and not proxy.authenticates(KEY)
+    assert keys.regenerate(KEY).detail == "already regenerated or deleted"
+
+
+def test_a_failed_regeneration_that_did_not_land_is_retried(proxy: LiteLLMProxy, keys: LiteLLMKeys) -> None:
+    proxy.fail_next(503)
+    with pytest.raises(Unavailable):
+        keys.regenerate(KEY)
+    assert proxy.authenticates(KEY) and keys.regenerate(KEY).changed
+
+
+def test_the_new_key_is_in_no_error_message(proxy: LiteLLMProxy, keys: LiteLLMKeys) -> None:
+    new = keys.regenerate(KEY).after["replaced_by"]
+
+    def rate_limited() -> object:
+        proxy.fail_next(429, retry_after="3")
+        return keys.block(new)
+
+    def regenerate_again_without_a_license() -> object:
+        proxy.premium_user = False
+        return keys.regenerate(new)
+
+    def gone() -> object:
+        proxy.keys.pop(wire_key(new))
+        return keys.block(new)
+
+    failures: list[ConnectorError] = []
+    for attempt in (rate_limited, regenerate_again_without_a_license, gone, lambda: keys.info(new),
+                    lambda: keys.rate_limit(new, rpm_limit=1)):
+        with pytest.raises(ConnectorError) as caught:
+            attempt()
+        failures.append(caught.value)
+    texts = [t for e in failures for t in (str(e), repr(e), str(e.__cause__), repr(e.__cause__))]
+    assert not [t for t in texts if new in t]
+    assert all(new not in s.target + s.body for s in proxy.requests)
+
+
+def test_an_unknown_team_is_not_found_and_nothing_is_written(proxy: LiteLLMProxy, teams: LiteLLMTeams) -> None:
+    with pytest.raises(NotFound) as caught:
+        teams.block("team-nobody")
+    assert caught.value.status == 404 and proxy.writes() == []
+    with pytest.raises(NotFound):
+        _Http(settings_for(proxy)).post("/team/block", {"team_id": "team-nobody"})
+
+
+def test_a_team_block_says_the_proxy_may_serve_a_stale_cache(proxy: LiteLLMProxy, teams: LiteLLMTeams) -> None:
+    planned = teams.block(TEAM, dry_run=True)
+    assert planned.call.request == {"method": "POST", "path": "/team/block", "body": {"team_id": TEAM}}
+    assert proxy.requests == [] and "35565" in teams.block(TEAM).detail
+
+
+def test_a_proxy_that_ignores_team_block_is_a_conflict(proxy: LiteLLMProxy, teams: LiteLLMTeams,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(proxy._routes, "/team/block", {"POST": lambda _q, _b: (200, {}, {})})
+    with pytest.raises(Conflict, match="the team is not blocked"):
+        teams.block(TEAM)
+
+
+def test_a_connector_without_regenerate_fails_typed_at_the_executor(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/t.db")
+    db.upgrade()
+    systems = build_systems(db)
+    systems.keys["plain"] = systems.gateway.users  # type: ignore[assignment]  # a connector without `regenerate`
+    with pytest.raises(ConfigError, match="plain cannot regenerate keys") as caught:
+        actions.get("keys.regenerate").run(systems, "plain", {"key": KEY}, False)
+    assert caught.value.system == "plain"
+    outcome = actions.get("keys.regenerate").run(systems, "local", {"key": KEY}, False)
+    assert outcome.changed and not systems.gateway.check(key=KEY).allowed
+    db.dispose()
+
+
 # --- settings -------------------------------------------------------------------------------------------
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
@@ -404,7 +604,10 @@ def test_loopback_unknown_path_is_starlettes_404(proxy: LiteLLMProxy) -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [("GET", "/key/block", "POST"),
-                                                       ("POST", "/key/info", "GET, HEAD")])
+                                                       ("POST", "/key/info", "GET, HEAD"),
+                                                       ("GET", "/key/sk-x/regenerate", "POST"),
+                                                       ("GET", "/team/block", "POST"),
+                                                       ("POST", "/team/info", "GET, HEAD")])
 def test_loopback_wrong_method_is_405(proxy: LiteLLMProxy, method: str, path: str, allow: str) -> None:
     answer = call(proxy, method, path)
     assert (answer.status_code, answer.json()) == (405, {"detail": "Method Not Allowed"})
@@ -417,6 +620,10 @@ def test_loopback_wrong_method_is_405(proxy: LiteLLMProxy, method: str, path: st
     ("POST", "/customer/block", {"user_ids": USER}, ["body", "user_ids"], "list_type"),
     ("POST", "/key/delete", {"keys": []}, ["body"], "value_error"),
     ("GET", "/customer/info", None, ["query", "end_user_id"], "missing"),
+    ("POST", "/team/block", {}, ["body", "team_id"], "missing"),
+    ("POST", "/team/unblock", {"team_id": 7}, ["body", "team_id"], "string_type"),
+    ("POST", "/key/regenerate", {"key": 7}, ["body", "key"], "string_type"),
+    ("POST", "/key/sk-x/regenerate", ["sk-x"], ["body"], "model_attributes_type"),
 ])
 def test_loopback_wrong_body_is_fastapis_422(proxy: LiteLLMProxy, method: str, path: str, body: object,
                                              loc: list[str], kind: str) -> None:
@@ -440,3 +647,32 @@ def test_loopback_unknown_key_and_unblock_answers_are_the_proxys(proxy: LiteLLMP
                                         "param": "key", "code": "404"}}
     unblock = call(proxy, "POST", "/customer/unblock", json={"user_ids": [USER]})
     assert (unblock.status_code, unblock.json()) == (400, {"detail": {"error": UNBLOCK_WITHOUT_ENTERPRISE}})
+
+
+def test_loopback_regenerate_answers_are_the_proxys(proxy: LiteLLMProxy) -> None:
+    nothing = call(proxy, "POST", "/key/regenerate")
+    assert (nothing.status_code, nothing.json()["error"]["message"]) == (400, "{'error': 'No key passed in.'}")
+    unknown = call(proxy, "POST", f"/key/{wire_key(UNKNOWN_KEY)}/regenerate")
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "internal_server_error"
+    bad = call(proxy, "POST", "/key/regenerate", json={"key": KEY, "new_key": "not-sk"})
+    assert bad.status_code == 400 and proxy.authenticates(KEY)
+    done = call(proxy, "POST", "/key/regenerate", params={"key": KEY}, json={"new_key": "sk-chosen-by-admin-0001"})
+    assert done.status_code == 200
+    assert {k: done.json()[k] for k in ("key", "key_name", "key_alias", "token_id")} == {
+        "key": "sk-chosen-by-admin-0001", "key_name": "sk-...0001", "key_alias": "chatbot-prod",
+        "token_id": wire_key("sk-chosen-by-admin-0001")}
+
+
+def test_loopback_team_answers_are_the_proxys(proxy: LiteLLMProxy) -> None:
+    missing = call(proxy, "GET", "/team/info")
+    assert missing.status_code == 422 and missing.json()["error"]["type"] == "auth_error"
+    unknown = call(proxy, "GET", "/team/info", params={"team_id": "team-nobody"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == {"message": "{'message': 'Team not found, passed team id: team-nobody.'}",
+                                       "type": "auth_error", "param": "None", "code": "404"}
+    block = call(proxy, "POST", "/team/block", json={"team_id": "team-nobody"})
+    assert block.status_code == 404
+    assert block.json() == {"detail": {"error": "Team not found, passed team_id=team-nobody"}}
+    info = call(proxy, "GET", "/team/info", params={"team_id": TEAM}).json()
+    assert info["team_info"]["blocked"] is False and [k["key_alias"] for k in info["keys"]] == ["chatbot-prod"]
+    assert requests.post(proxy.url + "/team/block", json={}, timeout=5).status_code == 401

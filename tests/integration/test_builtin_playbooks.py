@@ -1,5 +1,5 @@
 """Every built-in playbook, run through Prefect against the local twins, then checked AT THE TARGET: the
-session/user/key is denied by the gateway, the limits are lowered, the prompt alias points at the
+session/user/key/team is denied by the gateway, the limits are lowered, the prompt alias points at the
 previous version. Approval-gated steps are approved by an approver and checked the same way."""
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def _verifier(rt: runtime.Runtime, row: ActionRow) -> Callable[[], bool]:
         "users.suspend": lambda: not gw.check(user=args["user"]).allowed,
         "users.disable_account": lambda: not gw.check(user=args["user"]).allowed,
         "keys.block": lambda: not gw.check(key=args["key"]).allowed,
+        "teams.block": lambda: not gw.check(team=args["team"]).allowed,
+        "keys.regenerate": lambda: not gw.check(key=args["key"]).allowed
+        and gw.check(key=(row.after or {})["replaced_by"]).allowed,
         "keys.delete": lambda: bool(gw.keys.info(args["key"])["deleted"]),
         "keys.rate_limit": lambda: any(gw.keys.info(args["key"])[k] is not None
                                        for k in ("rpm_limit", "tpm_limit", "max_budget")),
