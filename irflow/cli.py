@@ -61,6 +61,10 @@ alerts_app.command("move")(cli_incidents.move_alert)
 alerts_app.command("export")(cli_incidents.export_alerts)
 app.command("metrics")(cli_incidents.show_metrics)
 app.command("purge")(cli_incidents.purge)
+
+from irflow.cli_jira import jira_cli  # noqa: E402
+
+app.add_typer(jira_cli, name="jira")
 app.add_typer(cli_incidents.suppress_app, name="suppress")
 
 EXIT_REJECTED = 65  # EX_DATAERR: some input items were refused

@@ -9,43 +9,38 @@ edits). Every library and transport error leaves this module as a `connectors.er
 
 from __future__ import annotations
 
-import email.utils
-import re
+import json
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, cast
 
-import requests
-from jira import JIRA, JIRAError
+from jira import JIRA
 
-from irflow.connectors.errors import (
-    AuthError,
-    ConfigError,
-    Conflict,
-    ConnectorError,
-    InvalidRequest,
-    NotFound,
-    RateLimited,
-    Unavailable,
+from irflow.connectors.errors import ConfigError, InvalidRequest
+from irflow.connectors.jira.format import (
+    BASE_LABEL,
+    ApiVersion,
+    adf_document,
+    custom_field_values,
+    incident_label,
+    issue_fields,
+    jql_string,
+    plain_text,
+    rich_text,
+    wiki_noformat,
 )
+from irflow.connectors.jira.interface import Attributes, IssueActivity, SyncPolicy, TicketComment
 from irflow.connectors.jira.settings import JiraSettings
-from irflow.redaction import SafeText
+from irflow.connectors.jira.translate import SYSTEM, error_from_jira, retry_after, translated
+from irflow.redaction import SafeText, compose, redact
 from irflow.render import require_safe
 
-ApiVersion = Literal["2", "3"]
-SYSTEM = "jira"
+__all__ = ["JiraClient", "adf_document", "error_from_jira", "retry_after", "wiki_noformat"]
+
 PROPERTY_KEY = "irflow"
-DEFAULT_RETRY_AFTER = 5.0
 RECONCILE_MEMORY = 1000
-SUMMARY_MAX = 255  # Jira refuses longer summaries with a 400
-_BY_STATUS: dict[int, type[ConnectorError]] = {
-    400: InvalidRequest, 401: AuthError, 403: AuthError, 404: NotFound, 409: Conflict, 413: InvalidRequest,
-    422: InvalidRequest,
-}
-_NOFORMAT = re.compile(r"\{noformat(:[^}]*)?\}", re.IGNORECASE)
+PAGE = 50
+MAX_SEARCH = 500  # an incident label never matches more; polling looks at a bounded window
 
 
 @dataclass(frozen=True)
@@ -74,9 +69,17 @@ class JiraClient:
         self._project = str(settings.project)
         self._lock = threading.Lock()
         self._connection: _Connection | None = None
+        self._custom: tuple[dict[str, str], dict[str, dict[str, Any]]] | None = None
         # Issue ids this process created, per incident: Cloud search is eventually consistent, and
         # passing them as `reconcileIssues` makes a search right after creation see them.
         self._created: dict[str, int] = {}
+
+    @property
+    def policy(self) -> SyncPolicy:
+        """The batching, settling and polling knobs, from JiraSettings."""
+        s = self._settings
+        return SyncPolicy(s.comment_interval_s, s.search_settle_s, s.reconcile_after_s, s.poll_interval_s,
+                          s.slack_channel_url, s.runbook_url)
 
     @property
     def api_version(self) -> ApiVersion:
@@ -84,23 +87,17 @@ class JiraClient:
         return self._connect().version
 
     def find_issue(self, incident_id: str) -> str | None:
-        """The key of the oldest issue labelled `irflow-<incident id>`, or None.
+        """The key of the oldest issue labelled `irflow-<incident id>`, or None."""
+        found = self._issues_labelled(incident_id, limit=1)
+        return found[0] if found else None
 
-        Cloud uses the enhanced search (`/rest/api/3/search/jql`; the old `/search` is gone there),
-        Data Center the v2 `/search`.
-        """
-        conn = self._connect()
-        jql = f"labels = {jql_string(incident_label(incident_id))} ORDER BY created ASC"
-        with _translated(f"search for the issue of incident {incident_id}"):
-            if conn.version == "3":
-                issues = self._search_v3(conn.jira, jql, self._created.get(incident_id))
-            else:
-                found = conn.jira.search_issues(jql, maxResults=1, fields=["labels"], json_result=True)
-                issues = cast(dict[str, Any], found).get("issues", [])
-        return str(issues[0]["key"]) if issues else None
+    def find_issues(self, incident_id: str) -> list[str]:
+        """Every issue labelled for the incident, oldest first (the reconciler looks for more than one)."""
+        return self._issues_labelled(incident_id, limit=MAX_SEARCH)
 
     def create_issue(
-        self, incident_id: str, summary: SafeText, description: SafeText, priority: str, labels: list[str]
+        self, incident_id: str, summary: SafeText, description: SafeText, priority: str, labels: list[str],
+        *, attributes: Attributes | None = None,
     ) -> str:
         """Open the incident's issue, or return the one already open for it (one issue per incident).
 
@@ -114,25 +111,97 @@ class JiraClient:
         conn = self._connect()
         fields = issue_fields(
             project=self._project, issue_type=self._settings.issue_type, summary=summary,
-            description=description, priority=priority, labels=labels, incident_id=incident_id,
-            api_version=conn.version,
-        )
-        with _translated(f"create the issue for incident {incident_id}"):
+            description=description, priority=priority, labels=[*labels, *self._settings.labels],
+            incident_id=incident_id, api_version=conn.version, components=self._settings.components,
+        ) | self._custom_values(attributes)
+        with translated(f"create the issue for incident {incident_id}"):
             issue = conn.jira.create_issue(fields=fields, prefetch=False)
         self._created[incident_id] = int(issue.id)
         if len(self._created) > RECONCILE_MEMORY:  # only the search lag (seconds) needs bridging
             self._created.pop(next(iter(self._created)))
-        with _translated(f"set the {PROPERTY_KEY} property on {issue.key}"):
+        with translated(f"set the {PROPERTY_KEY} property on {issue.key}"):
             conn.jira.add_issue_property(issue.key, PROPERTY_KEY, {"incident_id": incident_id})
         return str(issue.key)
+
+    def update_issue(
+        self, key: str, *, priority: str | None = None, description: SafeText | None = None,
+        attributes: Attributes | None = None,
+    ) -> None:
+        """Edit priority, description and mapped custom fields in one PUT; nothing to send sends nothing."""
+        conn = self._connect()
+        fields: dict[str, Any] = self._custom_values(attributes)
+        if priority:
+            fields["priority"] = {"name": priority}
+        if description is not None:
+            require_safe(description)
+            fields["description"] = rich_text(description, conn.version)
+        if fields:
+            self._send(conn, "PUT", f"issue/{key}", {"fields": fields}, f"update {key}")
 
     def add_comment(self, key: str, body: SafeText) -> None:
         """Comment on the issue; an ADF document on Cloud, a {noformat} block on Data Center."""
         require_safe(body)
         conn = self._connect()
-        with _translated(f"comment on {key}"):
+        with translated(f"comment on {key}"):
             # The library types `body` as str but sends it as JSON as-is, which v3 needs (an object).
             conn.jira.add_comment(key, cast(str, rich_text(body, conn.version)))
+
+    def set_status(self, key: str, status: str) -> str | None:
+        """Run the first transition whose name, or target status name, is configured for `status`."""
+        wanted = [name.lower() for name in self._settings.transition_names(status)]
+        conn = self._connect()
+        with translated(f"read the status of {key}"):
+            current = conn.jira.issue(key, fields="status").raw["fields"]["status"]
+        if str(current.get("name", "")).lower() in wanted:
+            return None
+        with translated(f"list the transitions of {key}"):
+            available = cast(list[dict[str, Any]], conn.jira.transitions(key))
+        chosen = _pick_transition(available, wanted)
+        if chosen is None:
+            offered = ", ".join(f"{t.get('name')} (to {(t.get('to') or {}).get('name')})" for t in available)
+            raise InvalidRequest(
+                f"no transition of {key} from {current.get('name')} matches {' | '.join(wanted)} for incident "
+                f"status {status}; available: {offered or 'none'} (set JIRA_TRANSITIONS)", system=SYSTEM)
+        body = {"transition": {"id": str(chosen["id"])}}
+        self._send(conn, "POST", f"issue/{key}/transitions", body, f"move {key} to {chosen.get('name')}")
+        return str(chosen.get("name"))
+
+    def add_remote_link(self, key: str, url: str, title: SafeText, global_id: str) -> None:
+        """POST a remote link with a global id; Jira updates the existing link of that id instead of adding."""
+        require_safe(title)
+        body = {"globalId": global_id, "relationship": "links to",
+                "object": {"url": url, "title": str(title)[:255]}}
+        self._send(self._connect(), "POST", f"issue/{key}/remotelink", body, f"link {key} to {url}")
+
+    def close_duplicate(self, duplicate: str, original: str, incident_id: str) -> None:
+        """Link, relabel and close a duplicate, so the incident's label leads to the original alone.
+
+        The link is created from the duplicate (the outward issue, "duplicates") to the original, with a
+        comment saying why; the property records it for anyone reading the issue through the API.
+        """
+        conn = self._connect()
+        note = compose("irflow: duplicate of {o} for incident {i}; closed automatically.",
+                       o=redact(original), i=redact(incident_id))
+        link = {"type": {"name": self._settings.duplicate_link_type}, "outwardIssue": {"key": duplicate},
+                "inwardIssue": {"key": original}, "comment": {"body": rich_text(note, conn.version)}}
+        self._send(conn, "POST", "issueLink", link, f"link {duplicate} to {original}")
+        relabel = {"update": {"labels": [{"remove": incident_label(incident_id)}, {"add": "irflow-duplicate"}]}}
+        self._send(conn, "PUT", f"issue/{duplicate}", relabel, f"relabel {duplicate}")
+        with translated(f"set the {PROPERTY_KEY} property on {duplicate}"):
+            conn.jira.add_issue_property(duplicate, PROPERTY_KEY, {"incident_id": incident_id, "duplicate_of": original})
+        self.set_status(duplicate, "closed")
+
+    def recent_activity(self, minutes: int) -> list[IssueActivity]:
+        """irflow's issues updated in the last `minutes`, with status, who last moved it, and comments.
+
+        The JQL uses a relative date (`-15m`) because absolute JQL dates are read in the Jira user's time
+        zone, which this client does not know.
+        """
+        jql = f"labels = {jql_string(BASE_LABEL)} AND updated >= -{max(1, int(minutes))}m ORDER BY updated ASC"
+        conn = self._connect()
+        with translated("search for recently updated issues"):
+            issues = self._search(conn, jql, ["status", "comment", "labels"], MAX_SEARCH, expand="changelog")
+        return [_activity(issue) for issue in issues]
 
     def browse_url(self, key: str) -> str:
         """Where a human opens the issue."""
@@ -145,11 +214,11 @@ class JiraClient:
         the user cannot see: Jira answers 404 for both).
         """
         conn = self._connect()
-        with _translated("read the server info"):
+        with translated("read the server info"):
             info = conn.info or conn.jira.server_info()
-        with _translated("read the authenticated user"):
+        with translated("read the authenticated user"):
             me = conn.jira.myself()
-        with _translated(f"read project {self._project}"):
+        with translated(f"read project {self._project}"):
             project = conn.jira.project(self._project)
         return {
             "url": self._url, "deployment": str(info.get("deploymentType", "unknown")),
@@ -158,15 +227,65 @@ class JiraClient:
             "project": f"{project.key} ({project.name})",
         }
 
-    def _search_v3(self, jira: JIRA, jql: str, reconcile: int | None) -> list[dict[str, Any]]:
-        reconcile_ids = [reconcile] if reconcile is not None else None
-        search = getattr(jira, "enhanced_search_issues", None)
-        if search is not None:
-            page = search(jql, maxResults=1, fields=["labels"], reconcileIssues=reconcile_ids, json_result=True)
-        else:  # jira < 3.10 has no wrapper for the enhanced search; call the endpoint itself.
-            params = {"jql": jql, "maxResults": 1, "fields": "labels", "reconcileIssues": reconcile_ids}
-            page = jira._get_json("search/jql", params=params)
-        return list(cast(dict[str, Any], page).get("issues", []))
+    # --- internals ----------------------------------------------------------------------------------
+    def _issues_labelled(self, incident_id: str, limit: int) -> list[str]:
+        conn = self._connect()
+        jql = f"labels = {jql_string(incident_label(incident_id))} ORDER BY created ASC"
+        with translated(f"search for the issue of incident {incident_id}"):
+            issues = self._search(conn, jql, ["labels"], limit, reconcile=self._created.get(incident_id))
+        return [str(issue["key"]) for issue in issues]
+
+    def _search(self, conn: _Connection, jql: str, fields: list[str], limit: int, *,
+                reconcile: int | None = None, expand: str | None = None) -> list[dict[str, Any]]:
+        """Every match up to `limit`: Cloud's enhanced search pages by `nextPageToken` (the old `/search`
+        is gone there), Data Center's v2 `/search` by `startAt`."""
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while len(found) < limit:
+            size = min(PAGE, limit - len(found))
+            if conn.version == "3":
+                page = cast(dict[str, Any], conn.jira.enhanced_search_issues(
+                    jql, nextPageToken=token, maxResults=size, fields=list(fields), expand=expand,
+                    reconcileIssues=[reconcile] if reconcile is not None else None, json_result=True))
+                token = page.get("nextPageToken")
+                last = bool(page.get("isLast", True)) or not token
+            else:
+                page = cast(dict[str, Any], conn.jira.search_issues(
+                    jql, startAt=len(found), maxResults=size, fields=list(fields), expand=expand, json_result=True))
+                last = len(found) + len(page.get("issues", [])) >= int(page.get("total", 0))
+            found += list(page.get("issues", []))
+            if last or not page.get("issues"):
+                break
+        return found[:limit]
+
+    def _custom_values(self, attributes: Attributes | None) -> dict[str, Any]:
+        if not attributes or not self._settings.custom_fields:
+            return {}
+        ids, schemas = self._custom_fields()
+        return custom_field_values(ids, attributes, schemas, self._connect().version)
+
+    def _custom_fields(self) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+        """The custom-field mapping with names resolved to ids, and each field's schema (one GET /field)."""
+        if self._custom is None:
+            conn = self._connect()
+            with translated("list the fields"):
+                known = cast(list[dict[str, Any]], conn.jira.fields())
+            by_key = {str(f["id"]): f for f in known} | {str(f.get("name", "")).lower(): f for f in known}
+            ids: dict[str, str] = {}
+            for attribute, ref in self._settings.custom_fields.items():
+                meta = by_key.get(ref) or by_key.get(ref.lower())
+                if meta is None:
+                    raise ConfigError(f"custom field {ref!r} (for {attribute}) does not exist in Jira", system=SYSTEM)
+                ids[attribute] = str(meta["id"])
+            self._custom = ids, {str(f["id"]): dict(f.get("schema") or {}) for f in known}
+        return self._custom
+
+    def _send(self, conn: _Connection, method: str, path: str, body: dict[str, Any], action: str) -> None:
+        """A JSON request the library has no method for without an extra lookup first (its issue edit
+        fetches the issue, its link helpers list application links and link types)."""
+        url = conn.jira._get_url(path)
+        with translated(action):
+            conn.jira._session.request(method, url, data=json.dumps(body))
 
     def _connect(self) -> _Connection:
         with self._lock:
@@ -180,7 +299,7 @@ class JiraClient:
             return _Connection(self._jira(pinned, cloud=pinned == "3"), pinned, {})
         probe = self._jira("2", cloud=False)
         # v2 serverInfo exists on Cloud and Data Center alike; v3 only on Cloud.
-        with _translated("read the server info"):
+        with translated("read the server info"):
             info = probe.server_info()
         if info.get("deploymentType") == "Cloud":
             return _Connection(self._jira("3", cloud=True), "3", info)
@@ -201,140 +320,31 @@ class JiraClient:
         return jira
 
 
-def incident_label(incident_id: str) -> str:
-    """The label that ties an issue to its incident; Jira labels cannot hold whitespace."""
-    return "-".join(f"irflow-{incident_id}".split())
+def _pick_transition(available: list[dict[str, Any]], wanted: list[str]) -> dict[str, Any] | None:
+    """The transition for the earliest wanted name, matched on its own name or its target status."""
+    for name in wanted:
+        for transition in available:
+            target = str((transition.get("to") or {}).get("name", "")).lower()
+            if str(transition.get("name", "")).lower() == name or target == name:
+                return transition
+    return None
 
 
-def jql_string(value: str) -> str:
-    """A JQL string literal: quotes and backslashes escaped, so an id cannot change the query."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _person(user: Any) -> str:
+    user = user if isinstance(user, dict) else {}
+    return str(user.get("accountId") or user.get("name") or user.get("key") or "")
 
 
-def issue_fields(
-    *, project: str, issue_type: str, summary: SafeText, description: SafeText, priority: str,
-    labels: list[str], incident_id: str, api_version: ApiVersion,
-) -> dict[str, Any]:
-    """The `fields` of a create-issue request.
-
-    Project and issue type go by key and name so the library makes no extra lookups. The summary is
-    one line of at most 255 characters, which Jira insists on.
-    """
-    fields: dict[str, Any] = {
-        "project": {"key": project}, "issuetype": {"name": issue_type},
-        "summary": " ".join(summary.split())[:SUMMARY_MAX],
-        "description": rich_text(description, api_version),
-        "labels": _labels(labels, incident_id),
-    }
-    if priority:
-        fields["priority"] = {"name": priority}
-    return fields
-
-
-def rich_text(text: SafeText, api_version: ApiVersion) -> dict[str, Any] | str:
-    """A description or comment body in the dialect of the API version."""
-    return adf_document(text) if api_version == "3" else wiki_noformat(text)
-
-
-def adf_document(text: str) -> dict[str, Any]:
-    """An ADF doc: blank-line separated paragraphs, lines starting with ">" as a blockquote.
-
-    Plain text nodes and no marks, so nothing in the (already defanged) text becomes a link; no
-    codeBlock either, so long lines wrap for the human reading the ticket.
-    """
-    blocks = [_adf_block(chunk) for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if chunk.strip()]
-    return {"type": "doc", "version": 1, "content": blocks or [{"type": "paragraph", "content": []}]}
-
-
-def _adf_block(chunk: str) -> dict[str, Any]:
-    lines = chunk.strip("\n").split("\n")
-    if all(line.startswith(">") for line in lines):
-        quoted = [line[1:].removeprefix(" ") for line in lines]
-        return {"type": "blockquote", "content": [_adf_paragraph(quoted)]}
-    return _adf_paragraph(lines)
-
-
-def _adf_paragraph(lines: list[str]) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
-    for line in lines:
-        if content:
-            content.append({"type": "hardBreak"})
-        if line:  # ADF text nodes must not be empty
-            content.append({"type": "text", "text": line})
-    return {"type": "paragraph", "content": content}
-
-
-def wiki_noformat(text: str) -> str:
-    """Wiki markup that Jira shows verbatim: the text inside {noformat}.
-
-    A `{noformat}` inside the text would close the block early and let the rest render as markup, so
-    each one is broken up first.
-    """
-    inner = _NOFORMAT.sub(lambda m: m.group(0).replace("{", "{\u200b", 1), text)
-    return "{noformat}\n" + inner + "\n{noformat}"
-
-
-def _labels(labels: list[str], incident_id: str) -> list[str]:
-    wanted = ["-".join(label.split()) for label in labels] + [incident_label(incident_id)]
-    return [label for i, label in enumerate(wanted) if label and label not in wanted[:i]]
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """Turn JIRAError and requests' transport errors into connectors.errors, keeping the cause."""
-    try:
-        yield
-    except JIRAError as exc:
-        raise error_from_jira(exc, action) from exc
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise Unavailable(f"{action}: {type(exc).__name__}: {exc}", system=SYSTEM) from exc
-    except (requests.RequestException, ValueError) as exc:  # e.g. a proxy's HTML page instead of JSON
-        raise ConnectorError(f"{action}: unexpected answer: {exc}", system=SYSTEM) from exc
-
-
-def error_from_jira(exc: JIRAError, action: str) -> ConnectorError:
-    """The typed error for a JIRAError, chosen by HTTP status, never by message text."""
-    status = exc.status_code
-    message = f"could not {action}: {error_detail(exc)}"
-    if status == 429:
-        return RateLimited(message, retry_after=retry_after(exc.response), system=SYSTEM, status=status)
-    if status is not None and status >= 500:
-        return Unavailable(message, system=SYSTEM, status=status)
-    return _BY_STATUS.get(status or 0, ConnectorError)(message, system=SYSTEM, status=status)
-
-
-def error_detail(exc: JIRAError) -> str:
-    """Jira's own words: `errorMessages` then `errors` as "field: message", e.g. a required custom field."""
-    body = _json_body(exc.response)
-    messages = [str(m) for m in body.get("errorMessages") or []]
-    errors = body.get("errors") or {}
-    if isinstance(errors, dict):
-        messages += [f"{field}: {text}" for field, text in errors.items()]
-    if messages:
-        return "; ".join(messages)
-    return exc.text or "no detail in the response"
-
-
-def _json_body(response: requests.Response | None) -> dict[str, Any]:
-    if response is None or not response.content:
-        return {}
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def retry_after(response: requests.Response | None) -> float:
-    """Seconds to wait per Retry-After (delta-seconds or an HTTP date); 5 when Jira does not say."""
-    value = response.headers.get("Retry-After") if response is not None else None
-    if not value:
-        return DEFAULT_RETRY_AFTER
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
+def _activity(issue: dict[str, Any]) -> IssueActivity:
+    fields = issue.get("fields") or {}
+    status = fields.get("status") or {}
+    histories = ((issue.get("changelog") or {}).get("histories")) or []
+    moves = [h for h in histories if any(i.get("field") == "status" for i in h.get("items") or [])]
+    comments = ((fields.get("comment") or {}).get("comments")) or []
+    return IssueActivity(
+        key=str(issue["key"]), status=str(status.get("name", "")),
+        done=((status.get("statusCategory") or {}).get("key")) == "done",
+        moved_by=_person(moves[-1].get("author")) if moves else None,
+        comments=[TicketComment(str(c.get("id")), _person(c.get("author")), plain_text(c.get("body")))
+                  for c in comments],
+    )

@@ -13,7 +13,7 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from irflow.connectors.errors import AuthError, InvalidRequest, NotFound, RateLimited, Unavailable
+from irflow.connectors.errors import AuthError, ConfigError, InvalidRequest, NotFound, RateLimited, Unavailable
 from irflow.connectors.jira.client import JiraClient, adf_document, retry_after, wiki_noformat
 from irflow.connectors.jira.interface import Ticketing
 from irflow.connectors.jira.local import LocalJira
@@ -22,7 +22,7 @@ from irflow.redaction import redact, trusted
 from irflow.render import UnsafeTextError
 from irflow.store.engine import Database
 from tests.conftest import shared_path
-from tests.contract.jira_server import NOT_ADF, JiraLoopback
+from tests.contract.jira_server import BOT_CLOUD, NOT_ADF, JiraLoopback
 
 USER, TOKEN = "bot@example.com", "s3cret-token"
 
@@ -136,7 +136,7 @@ def test_issue_fields_label_and_property(server: JiraLoopback, client: JiraClien
     key = client.create_issue("inc 7", trusted("two\nlines"), redact("d"), "High", ["ai security", "llm"])
     fields = server.issues[key].fields
     assert fields["summary"] == "two lines"
-    assert fields["labels"] == ["ai-security", "llm", "irflow-inc-7"]
+    assert fields["labels"] == ["ai-security", "llm", "irflow", "irflow-inc-7"]
     assert fields["priority"] == {"name": "High"} and fields["issuetype"] == {"name": "Task"}
     assert server.issues[key].properties == {"irflow": {"incident_id": "inc 7"}}
     assert client.find_issue("inc 7") == key
@@ -333,3 +333,197 @@ def test_loopback_validates_v3_traffic_against_the_spec(cloud: JiraLoopback) -> 
     bad = call(cloud, "POST", "/rest/api/3/search/jql", {"jql": 'labels = "x"', "maxResults": "many"})
     assert bad.status_code == 400 and cloud.spec_errors
     cloud.spec_errors.clear()
+
+
+# --- the sync surface, for every implementation ------------------------------------------------------
+
+def test_update_move_link_and_find_all(ticketing: Ticketing) -> None:
+    key = open_issue(ticketing)
+    assert ticketing.find_issues("inc-1") == [key] and ticketing.find_issues("nope") == []
+    ticketing.update_issue(key, priority="Highest", description=redact("now contained"))
+    assert ticketing.set_status(key, "contained") is not None
+    assert ticketing.set_status(key, "contained") is None  # already there: no transition
+    assert ticketing.set_status(key, "resolved") is not None
+    assert ticketing.set_status(key, "closed") is None  # resolved and closed both live in Done
+    ticketing.add_remote_link(key, "https://slack.com/app_redirect?channel=C1", trusted("Slack"), "irflow-slack-inc-1")
+    with pytest.raises(NotFound):
+        ticketing.update_issue("SEC-999", priority="High")
+    assert ticketing.policy.comment_interval_s >= 0
+
+
+# --- the real client: edits, workflow, links, polling ----------------------------------------------------
+
+def test_update_issue_sends_one_edit(server: JiraLoopback, client: JiraClient) -> None:
+    key = open_issue(client)
+    client.update_issue(key, priority="Highest", description=trusted("Contained by irflow."))
+    [edit] = server.calls("PUT", f"issue/{key}")
+    assert edit.status == 204 and set(edit.body["fields"]) == {"priority", "description"}
+    assert server.issues[key].fields["priority"] == {"name": "Highest"}
+    client.update_issue(key)  # nothing to say: nothing sent
+    assert len(server.calls("PUT", f"issue/{key}")) == 1
+
+
+def test_custom_fields_are_shaped_by_their_schema(server: JiraLoopback) -> None:
+    server.custom_fields = {
+        "customfield_10050": ("Severity", {"type": "option", "custom": "select"}),
+        "customfield_10051": ("ATLAS", {"type": "array", "items": "string", "custom": "labels"}),
+        "customfield_10052": ("Incident", {"type": "string", "custom": "textfield"}),
+    }
+    client = JiraClient(settings_for(server, custom_fields={
+        "severity": "Severity", "atlas": "customfield_10051", "incident_id": "incident"}))
+    key = client.create_issue("inc-5", trusted("s"), trusted("d"), "High", [], attributes={
+        "severity": trusted("High"), "atlas": [trusted("AML.T0051"), trusted("AML.T0054")],
+        "incident_id": trusted("inc-5"), "actor": trusted("not mapped")})
+    fields = server.issues[key].fields
+    assert fields["customfield_10050"] == {"value": "High"}
+    assert fields["customfield_10051"] == ["AML.T0051", "AML.T0054"]
+    assert fields["customfield_10052"] == "inc-5"
+    reads = len(server.calls("GET", "field"))
+    client.update_issue(key, attributes={"severity": trusted("Critical")})
+    assert server.issues[key].fields["customfield_10050"] == {"value": "Critical"}
+    assert len(server.calls("GET", "field")) == reads  # the schemas are read once
+
+
+def test_a_mapped_field_jira_does_not_have_is_a_config_error(server: JiraLoopback) -> None:
+    client = JiraClient(settings_for(server, custom_fields={"severity": "Sevvverity"}))
+    with pytest.raises(ConfigError, match="Sevvverity"):
+        client.create_issue("inc-5", trusted("s"), trusted("d"), "High", [], attributes={"severity": trusted("High")})
+
+
+def test_set_status_uses_configured_names_and_says_what_is_available(server: JiraLoopback) -> None:
+    names = {"contained": "Begin Work", "resolved": "Done|Resolve Issue"}
+    client = JiraClient(settings_for(server, transitions=names))
+    key = open_issue(client)
+    assert client.set_status(key, "resolved") in {"Done", "Resolve Issue"}
+    assert server.issues[key].status == "Done"
+    [move] = server.calls("POST", f"issue/{key}/transitions")
+    assert move.status == 204 and isinstance(move.body["transition"]["id"], str)
+    with pytest.raises(InvalidRequest) as caught:
+        client.set_status(key, "contained")
+    assert "begin work" in str(caught.value) and "available:" in str(caught.value)
+
+
+def test_remote_link_is_upserted_by_global_id(server: JiraLoopback, client: JiraClient) -> None:
+    key = open_issue(client)
+    for title in ("Slack channel C1", "Slack channel C1 (renamed)"):
+        client.add_remote_link(key, "https://slack.com/app_redirect?channel=C1", redact(title), "irflow-slack-inc-1")
+    assert [r.status for r in server.calls("POST", f"issue/{key}/remotelink")] == [201, 200]
+    [link] = server.issues[key].remote_links
+    assert link["object"]["title"] == "Slack channel C1 (renamed)" and link["globalId"] == "irflow-slack-inc-1"
+
+
+def test_close_duplicate_links_relabels_and_closes(server: JiraLoopback, client: JiraClient) -> None:
+    original = open_issue(client, "inc-1")
+    duplicate = JiraClient(settings_for(server)).create_issue("inc-x", trusted("s"), trusted("d"), "High", [])
+    server.issues[duplicate].fields["labels"].append("irflow-inc-1")  # as if created for inc-1 on a retry
+    assert client.find_issues("inc-1") == [original, duplicate]
+    client.close_duplicate(duplicate, original, "inc-1")
+    dup = server.issues[duplicate]
+    assert dup.links == [{"type": "Duplicate", "outward": duplicate, "inward": original}]
+    assert "irflow-inc-1" not in dup.fields["labels"] and "irflow-duplicate" in dup.fields["labels"]
+    assert dup.status == "Done" and dup.properties["irflow"]["duplicate_of"] == original
+    assert len(dup.comments) == 1 and client.find_issues("inc-1") == [original]
+
+
+def test_find_issues_follows_pages(server: JiraLoopback, client: JiraClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import irflow.connectors.jira.client as module
+
+    monkeypatch.setattr(module, "PAGE", 2)
+    keys = [open_issue(JiraClient(settings_for(server)), "inc-1")]
+    for n in range(4):
+        keys.append(JiraClient(settings_for(server)).create_issue(f"tmp-{n}", trusted("s"), trusted("d"), "High", []))
+        server.issues[keys[-1]].fields["labels"].append("irflow-inc-1")
+    assert client.find_issues("inc-1") == keys
+    searches = server.calls("GET", "search/jql") or server.calls("GET", "search")
+    assert len([r for r in searches if "irflow-inc-1" in str(r.query)]) >= 3
+
+
+def test_recent_activity_reads_status_mover_and_comments(server: JiraLoopback, client: JiraClient) -> None:
+    key = open_issue(client)
+    client.add_comment(key, trusted("irflow says hi"))
+    server.human_transition(key, "Done", "alice-1")
+    server.human_comment(key, "/irflow status", "alice-1")
+    [activity] = client.recent_activity(15)
+    assert activity.key == key and activity.done and activity.status == "Done" and activity.moved_by == "alice-1"
+    assert [c.text.strip() for c in activity.comments][-1] == "/irflow status"
+    assert activity.comments[-1].author == "alice-1" and activity.comments[0].author in {"irflow", BOT_CLOUD}
+    query = (server.calls("GET", "search/jql") or server.calls("GET", "search"))[-1].query
+    assert query["expand"] == ["changelog"] and "updated >= -15m" in query["jql"][0]
+
+
+def test_a_lost_answer_to_create_is_unavailable_and_the_issue_exists(server: JiraLoopback, client: JiraClient) -> None:
+    client.find_issue("warm-up")
+    server.drop_next("POST", "issue")
+    with pytest.raises(Unavailable):
+        open_issue(client)
+    assert len(server.issues) == 1
+    assert client.find_issue("inc-1") == next(iter(server.issues))
+
+
+def test_an_outage_is_unavailable_until_healed(server: JiraLoopback, client: JiraClient) -> None:
+    client.find_issue("warm-up")
+    server.outage(500)
+    with pytest.raises(Unavailable) as caught:
+        open_issue(client)
+    assert caught.value.status == 500
+    server.heal()
+    assert open_issue(client)
+
+
+def test_forbidden_is_auth_error(server: JiraLoopback, client: JiraClient) -> None:
+    key = open_issue(client)
+    server.fail_next(403)  # e.g. no "Link issues" permission
+    with pytest.raises(AuthError) as caught:
+        client.add_remote_link(key, "https://slack.com/app_redirect?channel=C1", trusted("Slack"), "g")
+    assert caught.value.status == 403
+
+
+def test_unknown_project_on_create_names_the_field(server: JiraLoopback) -> None:
+    with pytest.raises(InvalidRequest, match="project: Specify a valid project ID or key"):
+        open_issue(JiraClient(settings_for(server, project="NOPE")))
+
+
+# --- the loopback's workflow behaves like Jira -------------------------------------------------------------
+
+def test_loopback_transitions_edits_and_links(cloud: JiraLoopback) -> None:
+    key = call(cloud, "POST", "/rest/api/3/issue", fields("3")).json()["key"]
+    offered = call(cloud, "GET", f"/rest/api/3/issue/{key}/transitions").json()["transitions"]
+    assert [t["name"] for t in offered] == ["In Progress", "Done"] and offered[1]["to"]["statusCategory"]["key"] == "done"
+    assert call(cloud, "POST", f"/rest/api/3/issue/{key}/transitions", {"transition": {"id": "999"}}).status_code == 400
+    assert call(cloud, "POST", f"/rest/api/3/issue/{key}/transitions", {"transition": {"id": offered[1]["id"]}}).status_code == 204
+    assert call(cloud, "GET", f"/rest/api/3/issue/{key}", fields="status").json()["fields"]["status"]["name"] == "Done"
+    bad = call(cloud, "PUT", f"/rest/api/3/issue/{key}", {"fields": {"priority": {"name": "Urgent"}}})
+    assert bad.status_code == 400 and "priority" in bad.json()["errors"]
+    assert call(cloud, "PUT", f"/rest/api/3/issue/{key}", {"fields": {"project": {"key": "SEC"}}}).status_code == 400
+    link = {"type": {"name": "Duplicate"}, "inwardIssue": {"key": key}, "outwardIssue": {"key": key}}
+    assert call(cloud, "POST", "/rest/api/3/issueLink", link).status_code == 201
+    assert call(cloud, "POST", "/rest/api/3/issueLink", link | {"type": {"name": "Clones"}}).status_code == 404
+    names = [t["name"] for t in call(cloud, "GET", "/rest/api/3/issueLinkType").json()["issueLinkTypes"]]
+    assert "Duplicate" in names
+    assert call(cloud, "POST", f"/rest/api/3/issue/{key}/remotelink", {"object": {"url": "u"}}).status_code == 400
+    if cloud.validator is not None:
+        assert "title" in cloud.spec_errors[0]  # the spec caught it before the server did
+        cloud.spec_errors.clear()
+
+
+def test_loopback_webhook_payloads_look_like_jiras(cloud: JiraLoopback) -> None:
+    key = call(cloud, "POST", "/rest/api/3/issue", fields("3")).json()["key"]
+    moved = cloud.human_transition(key, "Done", "acct-1")
+    assert moved["webhookEvent"] == "jira:issue_updated" and moved["user"]["accountId"] == "acct-1"
+    assert moved["changelog"]["items"][0]["toString"] == "Done"
+    assert moved["issue"]["fields"]["status"]["statusCategory"]["key"] == "done"
+    said = cloud.human_comment(key, "/irflow help", "acct-1")
+    assert said["comment"]["body"] == "/irflow help" and said["comment"]["author"]["accountId"] == "acct-1"
+    recent = call(cloud, "GET", "/rest/api/3/search/jql", jql='labels = "l1" AND updated >= -5m ORDER BY updated ASC',
+                  fields="status,comment", expand="changelog").json()["issues"]
+    assert recent[0]["changelog"]["histories"][0]["author"]["accountId"] == "acct-1"
+
+
+def test_loopback_validates_v2_traffic_against_the_v3_spec() -> None:
+    with JiraLoopback("Server", user=USER, token=TOKEN) as dc:
+        if dc.validator is None:
+            pytest.skip("openapi-core is not installed")
+        bad = requests.post(f"{dc.url}/rest/api/2/search/jql", json={"jql": "x", "maxResults": "many"}, timeout=5,
+                            headers={"Authorization": f"Bearer {TOKEN}"})
+        assert bad.status_code == 400 and "maxResults" in dc.spec_errors[0]
+        dc.spec_errors.clear()
