@@ -62,8 +62,36 @@ def open_incident(session: Session, alert: Alert) -> IncidentRow:
     return row
 
 
+VOLUME_STEPS = (10, 100)
+"""Alert counts at which an incident's severity rises one level: repeats are an attack in progress."""
+SPREAD_STEP = 3
+"""Distinct categories from one actor at which severity rises one level: the attacker is trying more."""
+
+
+def escalate(session: Session, incident: IncidentRow, count_before: int, categories_before: int) -> None:
+    """Raise severity one level per volume or spread threshold crossed since the counts given."""
+    crossed = sum(count_before < step <= incident.alert_count for step in VOLUME_STEPS)
+    crossed += categories_before < SPREAD_STEP <= len(incident.categories)
+    if not crossed:
+        return
+    order = list(Severity)
+    current = Severity(incident.severity)
+    raised = order[min(order.index(current) + crossed, len(order) - 1)]
+    if raised is not current:
+        incident.severity = raised.value
+        add_timeline(session, incident.id, "escalation", f"Severity raised to {raised.value}: "
+                     f"{incident.alert_count} alerts across {len(incident.categories)} categories")
+        outbox.enqueue(session, "incident.updated", incident.id)
+
+
 def attach(session: Session, incident: IncidentRow, alert: Alert) -> None:
     """Count the alert in the incident; merge what it adds (categories, ATLAS ids, actor details)."""
+    count_before, categories_before = incident.alert_count, len(incident.categories)
+    _attach(incident, alert)
+    escalate(session, incident, count_before, categories_before)
+
+
+def _attach(incident: IncidentRow, alert: Alert) -> None:
     incident.alert_count += 1
     incident.last_alert_at = max(incident.last_alert_at, alert.received_at)
     incident.updated_at = utcnow()
@@ -80,6 +108,7 @@ def attach_many(session: Session, incident: IncidentRow, alerts: list[Alert]) ->
     writes each incident once instead of once per alert."""
     if not alerts:
         return
+    count_before, categories_before = incident.alert_count, len(incident.categories)
     severity = Severity(incident.severity)
     categories, owasp, atlas = list(incident.categories), list(incident.owasp), list(incident.atlas)
     actor = {k: v for k, v in incident.actor.items() if v}
@@ -110,6 +139,7 @@ def attach_many(session: Session, incident: IncidentRow, alerts: list[Alert]) ->
     incident.owasp = owasp
     incident.atlas = atlas
     incident.actor = Actor(**actor).model_dump()
+    escalate(session, incident, count_before, categories_before)
 
 
 def _absorb(target: IncidentRow, rows: list[AlertRow]) -> None:

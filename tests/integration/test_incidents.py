@@ -177,3 +177,21 @@ def test_merge_moves_alerts_and_closes_the_other(rt: runtime.Runtime) -> None:
         assert merged.status == "closed" and merged.merged_into == a
     with pytest.raises(lifecycle.TransitionError, match="already merged"):
         lifecycle.merge(rt.db, rt.settings, a, b, ADMIN)
+
+
+def test_severity_rises_with_volume() -> None:
+    """Crossing 10 and 100 alerts raises the severity one level each, once; a timeline entry says why."""
+    import tempfile
+
+    rt = runtime.create(IrflowSettings(home=Path(tempfile.mkdtemp())))
+    incident_id = _ingest(rt, _body(9, 1, severity="low")).results[0].incident_id or ""
+    with rt.db.tx() as s:
+        assert incidents.get(s, incident_id).severity == "low"
+    _ingest(rt, _body(1, 1, severity="low", start=9))
+    with rt.db.tx() as s:
+        assert incidents.get(s, incident_id).severity == "medium"
+    _ingest(rt, _body(95, 1, severity="low", start=10))
+    with rt.db.tx() as s:
+        incident = incidents.get(s, incident_id)
+        raised = [t.text for t in incidents.timeline_of(s, incident_id) if t.kind == "escalation"]
+    assert incident.alert_count == 105 and incident.severity == "high" and len(raised) == 2
