@@ -21,10 +21,22 @@ def _digest(prev_hash: str, seq: int, at: str, actor: str, kind: str, subject: s
 
 
 def append(session: Session, *, actor: str, kind: str, subject: str, data: dict[str, Any] | None = None) -> AuditRow:
-    """Add one event in the caller's transaction, so the audit entry commits with the change it records."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(7246001)"))  # one writer extends the chain
-    last = session.execute(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)).scalar_one_or_none()
+    """Add one event in the caller's transaction, so the audit entry commits with the change it records.
+
+    The chain's tail is looked up once per transaction: the transaction holds the write lock (SQLite's
+    BEGIN IMMEDIATE, PostgreSQL's advisory lock below) from then until it ends, so no other writer can
+    extend the chain meanwhile, and later appends in the same transaction continue from the row kept in
+    `session.info` (a group commit of many submissions appends many events without re-reading or flushing
+    each one)."""
+    tx = session.get_transaction()
+    cached = session.info.get(_TAIL)
+    last: Any
+    if cached is not None and cached[0] is tx and tx is not None and not session.in_nested_transaction():
+        last = cached[1]
+    else:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(7246001)"))  # one writer extends the chain
+        last = session.execute(_LAST).first()
     seq = (last.seq + 1) if last else 1
     prev = last.hash if last else GENESIS
     at = utcnow()
@@ -34,8 +46,18 @@ def append(session: Session, *, actor: str, kind: str, subject: str, data: dict[
         hash=_digest(prev, seq, at.isoformat(), actor, kind, subject, payload),
     )
     session.add(row)
-    session.flush()
+    if cached is None or last is not cached[1]:
+        session.flush()  # a continued chain goes out with the transaction's next flush (or its commit)
+    if tx is not None and not session.in_nested_transaction():
+        session.info[_TAIL] = (tx, row)
+    else:
+        session.info.pop(_TAIL, None)  # a savepoint may roll back: read the tail again next time
     return row
+
+
+_TAIL = "irflow.audit.tail"
+_LAST = select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)
+"""The chain's tail: (seq, hash) of the newest event (with autoflush, any event added before is counted)."""
 
 
 @dataclass(frozen=True)

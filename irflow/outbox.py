@@ -43,15 +43,29 @@ def enqueue(session: Session, kind: str, incident_id: str | None, payload: dict[
 Handler = Callable[["Database", "Systems", OutboxRow], None]
 
 
+DELIVERING = "delivering"
+LEASE = timedelta(minutes=5)
+"""A claimed item whose deliverer died is claimed again after this; handlers are idempotent (they check
+what exists before creating), so a second attempt after a crash does not duplicate."""
+
+
 def _due(db: Database, limit: int) -> list[OutboxRow]:
+    """Claim due items in one transaction, so two processes (serve and a CLI command) never deliver the same
+    one: SQLite's write lock serializes the claim; PostgreSQL skips rows another claimer holds."""
+    now = utcnow()
     with db.tx() as s:
         query = (
             select(OutboxRow)
-            .where(OutboxRow.status == PENDING, OutboxRow.next_attempt_at <= utcnow())
+            .where(OutboxRow.status.in_((PENDING, DELIVERING)), OutboxRow.next_attempt_at <= now)
             .order_by(OutboxRow.id)
             .limit(limit)
         )
-        return list(s.execute(query).scalars())
+        if s.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list(s.execute(query).scalars())
+        for row in rows:
+            row.status, row.next_attempt_at = DELIVERING, now + LEASE
+        return rows
 
 
 def _record(db: Database, row_id: int, error: ConnectorError | None) -> None:
@@ -68,7 +82,7 @@ def _record(db: Database, row_id: int, error: ConnectorError | None) -> None:
             row.status = FAILED
             return
         delay = error.retry_after if isinstance(error, RateLimited) else min(2**row.attempts, 300)
-        row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        row.status, row.next_attempt_at = PENDING, utcnow() + timedelta(seconds=delay)
 
 
 def deliver_pending(db: Database, systems: Systems, handlers: dict[str, Handler], limit: int = 100) -> int:
@@ -91,4 +105,4 @@ def deliver_pending(db: Database, systems: Systems, handlers: dict[str, Handler]
 
 def pending_count(db: Database) -> int:
     with db.tx() as s:
-        return len(s.execute(select(OutboxRow.id).where(OutboxRow.status == PENDING)).all())
+        return len(s.execute(select(OutboxRow.id).where(OutboxRow.status.in_((PENDING, DELIVERING)))).all())

@@ -1,12 +1,268 @@
-"""Slack endpoints (`/v1/slack/actions`, `/v1/slack/commands`): being built for the Slack issue; until then
-the router mounts nothing, so the paths answer 404."""
+"""Slack's calls into irflow: `POST /v1/slack/actions` (button presses) and `POST /v1/slack/commands` (`/irflow`).
+
+Slack signs every request with the app's signing secret; anything unsigned, badly signed, older than five
+minutes or seen before is answered 401 and changes nothing. Slack waits at most three seconds, so the
+endpoints only verify, parse and acknowledge; the work (decisions, flow runs, Slack updates) runs on the
+worker thread afterwards, and its answer reaches the user as an ephemeral message.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse, Response
+from slack_sdk.signature import Clock, SignatureVerifier
+
+from irflow import commands, rbac
+from irflow.connectors.errors import ConnectorError, InvalidRequest, NotFound
+from irflow.redaction import SafeText, compose, redact, trusted
+from irflow.runtime import Runtime
+from irflow.slack_blocks import APPROVE, REJECT, STEP, UNDO
+
+log = logging.getLogger(__name__)
+
+REPLAY_WINDOW_S = 300
+MAX_BODY = 1 << 20
+"""Interaction payloads carry the whole message they came from; a megabyte is far above any real one."""
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
 
 
-def build_router(rt: Any, worker: Any) -> APIRouter:
-    return APIRouter()
+class PayloadError(ValueError):
+    """A signed request whose content irflow cannot use (wrong shape, unknown user id)."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who pressed or typed, and where: everything a job needs to act and to answer."""
+
+    user: str
+    channel: str | None
+    thread_ts: str | None
+
+    @property
+    def principal(self) -> str:
+        return f"slack:{self.user}"
+
+
+class ReplayGuard:
+    """Slack's scheme only bounds a signature's age; remembering each one for that window makes it single-use."""
+
+    def __init__(self, window: float = REPLAY_WINDOW_S) -> None:
+        self._window, self._seen, self._lock = window, dict[str, float](), threading.Lock()
+
+    def first_use(self, signature: str, now: float) -> bool:
+        with self._lock:
+            self._seen = {sig: at for sig, at in self._seen.items() if now - at <= self._window}
+            if signature in self._seen:
+                return False
+            self._seen[signature] = now
+            return True
+
+
+def verify(secret: str | None, guard: ReplayGuard, body: bytes, headers: Any, now: float) -> str | None:
+    """None when Slack signed this request within the window and it was not seen before; else why not."""
+    if secret is None:
+        return "Slack is not configured (SLACK_SIGNING_SECRET is unset)"
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    signature = headers.get("x-slack-signature", "")
+    if not timestamp.isdigit() or not signature:
+        return "missing X-Slack-Request-Timestamp or X-Slack-Signature"
+    verifier = SignatureVerifier(secret, clock=_Clock(now))
+    if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+        return "bad signature or timestamp outside the 5-minute window"
+    if not guard.first_use(signature, now):
+        return "request replayed"
+    return None
+
+
+class _Clock(Clock):
+    """The request's arrival time, so verification and the replay guard agree on "now"."""
+
+    def __init__(self, now: float) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+
+# --- payloads ---------------------------------------------------------------------------------------------------
+
+
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise PayloadError("body is not UTF-8 form data") from exc
+    return {key: values[-1] for key, values in parsed.items()}
+
+
+def _user(value: object) -> str:
+    if not isinstance(value, str) or not _USER_ID.match(value):
+        raise PayloadError("no valid Slack user id in the payload")
+    return value
+
+
+def _opt(value: object, pattern: re.Pattern[str]) -> str | None:
+    return value if isinstance(value, str) and pattern.match(value) else None
+
+
+def action_jobs(payload: dict[str, Any]) -> tuple[Caller, list[str]]:
+    """The caller and the irflow command each pressed button stands for (buttons we did not make are skipped)."""
+    if payload.get("type") != "block_actions":
+        return Caller(_user((payload.get("user") or {}).get("id")), None, None), []
+    container = payload.get("container") or {}
+    channel = (payload.get("channel") or {}).get("id") or container.get("channel_id")
+    caller = Caller(_user((payload.get("user") or {}).get("id")), _opt(channel, _CHANNEL),
+                    _opt(container.get("thread_ts"), _TS))
+    texts = [text for action in payload.get("actions") or [] if (text := _command_for(action)) is not None]
+    return caller, texts
+
+
+def _command_for(action: dict[str, Any]) -> str | None:
+    action_id, value = str(action.get("action_id") or ""), str(action.get("value") or "")
+    if action_id in (APPROVE, REJECT, UNDO) and commands.ACTION_ID.match(value):
+        verb = {APPROVE: "approve", REJECT: "reject", UNDO: "undo"}[action_id]
+        return f"{verb} {value}" + (" rejected from Slack" if action_id == REJECT else "")
+    if action_id == STEP:
+        incident_id, _, step_id = value.partition(" ")
+        if commands.INCIDENT_ID.match(incident_id) and commands.STEP_ID.match(step_id):
+            return f"runbook done {step_id} {incident_id}"
+    return None  # link buttons and anything else: acknowledged, nothing to do
+
+
+# --- the router -------------------------------------------------------------------------------------------------
+
+
+def build_router(rt: Runtime, worker: Any) -> APIRouter:
+    """Mount the two Slack endpoints; `worker.submit` runs the work after the answer (a background task without one)."""
+    router = APIRouter()
+    guard = ReplayGuard()
+    _use_slack_groups(rt)
+
+    async def verified(request: Request) -> tuple[bytes | None, JSONResponse | None]:
+        body = await _read_limited(request)
+        if body is None:
+            return None, JSONResponse({"error": "body too large"}, status_code=413)
+        why = verify(_secret(rt), guard, body, request.headers, time.time())
+        if why is not None:
+            log.warning("refused a Slack request: %s", why)
+            return None, JSONResponse({"error": f"unauthorized: {why}"}, status_code=401)
+        return body, None
+
+    def submit(background: BackgroundTasks, job: Callable[[], None]) -> None:
+        if worker is not None:
+            worker.submit(job)
+        else:
+            background.add_task(job)
+
+    @router.post("/v1/slack/actions")
+    async def slack_actions(request: Request, background: BackgroundTasks) -> Response:
+        body, refused = await verified(request)
+        if refused is not None or body is None:
+            return refused or Response(status_code=400)
+        try:
+            caller, texts = action_jobs(json.loads(_form(body).get("payload") or "{}"))
+        except (PayloadError, json.JSONDecodeError, AttributeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        for text in texts:
+            submit(background, _job(rt, caller, text, None))
+        return Response(status_code=200)
+
+    @router.post("/v1/slack/commands")
+    async def slack_commands(request: Request, background: BackgroundTasks) -> Response:
+        body, refused = await verified(request)
+        if refused is not None or body is None:
+            return refused or Response(status_code=400)
+        form = _form(body)
+        try:
+            caller = Caller(_user(form.get("user_id")), _opt(form.get("channel_id"), _CHANNEL), None)
+        except PayloadError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        text = form.get("text", "")
+        context = commands.incident_for_channel(rt, caller.channel) if caller.channel else None
+        try:
+            parsed = commands.parse(text, context)
+        except commands.CommandError as exc:
+            return _ephemeral(compose("{why}", why=redact(str(exc), max_len=600, pii=False)))
+        if parsed.verb == "help":
+            return _ephemeral(commands.HELP)
+        submit(background, _job(rt, caller, text, context))
+        return _ephemeral(compose("Working on `{text}`…", text=redact(text, max_len=300, pii=False)))
+
+    return router
+
+
+def _ephemeral(text: SafeText) -> JSONResponse:
+    return JSONResponse({"response_type": "ephemeral", "text": text})
+
+
+def _job(rt: Runtime, caller: Caller, text: str, incident_id: str | None) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            reply = commands.dispatch(rt, caller.principal, text, incident_id)
+        except Exception:  # a job must not kill the worker thread; the user is told, the log has it
+            log.exception("Slack command %r by %s failed", text, caller.principal)
+            reply = trusted("irflow hit an internal error running that; the server log has the details.")
+        answer(rt, caller, reply)
+
+    return run
+
+
+def answer(rt: Runtime, caller: Caller, text: SafeText) -> None:
+    """Tell the caller privately: ephemeral in the channel, or a direct message where the bot is not a member."""
+    chat = rt.systems.chat
+    try:
+        if caller.channel is None:
+            raise NotFound("no channel to answer in", system="slack")
+        chat.post_ephemeral(caller.channel, caller.user, text, thread_ts=caller.thread_ts)
+    except (NotFound, InvalidRequest):
+        try:
+            chat.post(caller.user, text)  # the app's direct message with the user
+        except ConnectorError as exc:
+            log.warning("could not answer %s in Slack: %s", caller.principal, exc)
+    except ConnectorError as exc:
+        log.warning("could not answer %s in Slack: %s", caller.principal, exc)
+
+
+def _secret(rt: Runtime) -> str | None:
+    secret = rt.systems.chat.settings.signing_secret
+    return secret.get_secret_value() if secret is not None else None
+
+
+def _use_slack_groups(rt: Runtime) -> None:
+    """RBAC keys `slack-group:S…` resolve through this workspace's user groups, cached per SLACK_GROUP_CACHE_SECONDS.
+
+    Registered when the app is built, so every path that checks a Slack principal (buttons, commands, a Jira
+    comment naming one) sees the same groups; the connector is looked up only when a group is first asked.
+    """
+
+    def members(key: str) -> frozenset[str]:
+        users = rt.systems.chat.usergroup_members(key.removeprefix(rbac.SLACK_GROUP_PREFIX))
+        return frozenset(f"slack:{user}" for user in users)
+
+    rbac.register_groups(rbac.SLACK_GROUP_PREFIX, rbac.CachedGroups(
+        members, ttl=lambda: rt.systems.chat.settings.group_cache_seconds), owner=rt)
+
+
+async def _read_limited(request: Request) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -65,8 +65,7 @@ def on_escalation_notice(db: Database, systems: Systems, item: OutboxRow) -> Non
                        id=redact(snap.row.id), what=redact(what), n=int(item.payload["target_minutes"]))
     else:
         text = compose("Reminder: {text}", text=redact(item.payload["text"], pii=False))
-    if snap.row.slack_channel:
-        systems.chat.post(snap.row.slack_channel, text)
+    workspace_slack.notify(db, systems, snap, text)
     if snap.row.jira_key:
         systems.tickets.add_comment(snap.row.jira_key, text)
 

@@ -38,7 +38,8 @@ LIST_PAGE_LIMIT = 200
 """Slack recommends no more than 200 per page; it may still return fewer and hand out a cursor."""
 
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope"})
-NOT_FOUND_ERRORS = frozenset({"channel_not_found", "message_not_found"})
+NOT_FOUND_ERRORS = frozenset({"channel_not_found", "message_not_found", "users_not_found", "user_not_found",
+                              "no_such_subteam"})
 CONFLICT_ERRORS = frozenset({"name_taken"})
 ALREADY_DONE = frozenset({"already_pinned", "already_in_channel"})
 """The state we asked for already holds: a retried task must not fail because its first try worked."""
@@ -115,6 +116,7 @@ class SlackClient:
     """ChatOps against a real Slack workspace (or anything speaking its Web API at `api_url`)."""
 
     system = SYSTEM
+    settings: SlackSettings
 
     def __init__(self, settings: SlackSettings, *, rate_limit_retries: int = 2) -> None:
         """Build the WebClient once; retries for 429 and dropped connections live in slack_sdk.
@@ -126,6 +128,8 @@ class SlackClient:
         """
         if settings.bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is not set", system=SYSTEM)
+        self.settings = settings
+        self._emails: dict[str, str] = {}
         self._web = WebClient(
             token=settings.bot_token.get_secret_value(),
             base_url=settings.api_url,
@@ -152,18 +156,21 @@ class SlackClient:
         return channel_id
 
     def post(
-        self, channel: str, text: SafeText, blocks: list[dict[str, Any]] | None = None, *, pin: bool = False
+        self, channel: str, text: SafeText, blocks: list[dict[str, Any]] | None = None, *, pin: bool = False,
+        thread_ts: str | None = None,
     ) -> str:
         """Post a message and return its ts, the handle later updates need.
 
         Pinning is idempotent (``already_pinned`` is success) so a retried post-and-pin cannot fail
-        on its own earlier half.
+        on its own earlier half. Links are never unfurled: a preview would fetch whatever a link points at.
         """
         require_safe(text)
         assert_blocks_safe(blocks or [])
-        args: dict[str, Any] = {"channel": channel, "text": text}
+        args: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False, "unfurl_media": False}
         if blocks:
             args["blocks"] = blocks
+        if thread_ts:
+            args["thread_ts"] = thread_ts
         ts = str(self._call(self._web.chat_postMessage, **args)["ts"])
         if pin:
             self._call(self._web.pins_add, channel=channel, timestamp=ts)
@@ -178,6 +185,67 @@ class SlackClient:
         require_safe(text)
         assert_blocks_safe(blocks or [])
         self._call(self._web.chat_update, channel=channel, ts=ts, text=text, blocks=blocks or [])
+
+    def post_ephemeral(self, channel: str, user: str, text: SafeText, blocks: list[dict[str, Any]] | None = None,
+                       *, thread_ts: str | None = None) -> None:
+        """Show `text` to one user only: answers to a command, "not allowed", never the channel's business."""
+        require_safe(text)
+        assert_blocks_safe(blocks or [])
+        args: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if blocks:
+            args["blocks"] = blocks
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        self._call(self._web.chat_postEphemeral, **args)
+
+    def invite(self, channel: str, users: list[str]) -> dict[str, str]:
+        """Invite users in one call; members already there are success. Returns user -> error for the refused.
+
+        Slack invites nobody when any one invitee fails, and lists per-user errors; so the refused are
+        dropped and the rest asked again, which also makes a retried invite converge instead of failing.
+        """
+        pending, refused = list(dict.fromkeys(users)), dict[str, str]()
+        while pending:
+            try:
+                self._web.conversations_invite(channel=channel, users=pending)
+                return refused
+            except SlackApiError as exc:
+                failed = _per_user_errors(exc)
+                if not failed and _error_code(exc) == "already_in_channel":
+                    return refused
+                if not failed or not set(failed) & set(pending):
+                    raise translate(exc) from exc
+                refused |= {user: code for user, code in failed.items() if code != "already_in_channel"}
+                pending = [user for user in pending if user not in failed]
+            except (OSError, HTTPException) as exc:
+                raise Unavailable(f"cannot reach Slack: {type(exc).__name__}", system=SYSTEM) from exc
+            except SlackClientError as exc:
+                _raise_client_error(exc)
+        return refused
+
+    def add_bookmark(self, channel: str, title: SafeText, link: str) -> str:
+        """Bookmark a link in the channel header (Jira issue, runbook, Prefect run); returns the bookmark id."""
+        require_safe(title)
+        if not link.startswith(("https://", "http://")):
+            raise InvalidRequest("bookmarks need an http(s) link", system=SYSTEM)
+        data = self._call(self._web.bookmarks_add, channel_id=channel, title=str(title), type="link", link=link)
+        return str((data.get("bookmark") or {}).get("id", ""))
+
+    def lookup_user_by_email(self, email: str) -> str | None:
+        """The id behind an on-call email; None when nobody in the workspace has it. Cached per process."""
+        if email in self._emails:
+            return self._emails[email]
+        try:
+            user_id = str(self._call(self._web.users_lookupByEmail, email=email)["user"]["id"])
+        except NotFound:
+            return None
+        self._emails[email] = user_id
+        return user_id
+
+    def usergroup_members(self, group: str) -> frozenset[str]:
+        """Who is in a user group right now; irflow.rbac caches the answer, not this method."""
+        data = self._call(self._web.usergroups_users_list, usergroup=group)
+        return frozenset(str(user) for user in data.get("users") or [])
 
     def auth_test(self) -> AuthIdentity:
         """Ask Slack who the token belongs to; `irflow doctor` shows it to prove the setup works."""
@@ -219,6 +287,12 @@ class SlackClient:
             raise Unavailable(f"cannot reach Slack: {type(exc).__name__}", system=SYSTEM) from exc
         except SlackClientError as exc:
             _raise_client_error(exc)
+
+
+def _per_user_errors(exc: SlackApiError) -> dict[str, str]:
+    data = exc.response.data if isinstance(exc.response.data, dict) else {}
+    errors = data.get("errors") or []
+    return {str(e["user"]): str(e.get("error") or "unknown_error") for e in errors if isinstance(e, dict) and e.get("user")}
 
 
 def _error_code(exc: SlackApiError) -> str | None:

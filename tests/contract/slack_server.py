@@ -3,7 +3,9 @@
 Like Slack: Bearer auth failures as HTTP 200 + ``ok: false``, 404 ``unknown_method``, each method's documented
 error codes, unique channel names, cursor pagination returning fewer rows than asked; switches for 429 +
 Retry-After, 5xx, stalls and any ``ok: false``. Success bodies carry the keys of ../shared/specs/slack/samples
-when present, else minimal built-in shapes. Use: ``with SlackServer() as slack: WebClient(token=slack.token,
+when present, else minimal built-in shapes. Members, threads, ephemeral messages, bookmarks, users (by email)
+and user groups are modelled too: posting needs the bot in the channel, an invite fails as a whole when one
+invitee does (listing per-user ``errors``), ephemeral messages go only to members. Use: ``with SlackServer() as slack: WebClient(token=slack.token,
 base_url=slack.url)``.
 """
 
@@ -40,11 +42,11 @@ Answer = tuple[int, dict[str, str], bytes]
 
 
 class SlackError(Exception):
-    """An ``ok: false`` answer with Slack's error code."""
+    """An ``ok: false`` answer with Slack's error code (and any extra keys Slack sends with it)."""
 
-    def __init__(self, code: str, status: int = 200) -> None:
+    def __init__(self, code: str, status: int = 200, extra: Args | None = None) -> None:
         super().__init__(code)
-        self.code, self.status = code, status
+        self.code, self.status, self.extra = code, status, extra or {}
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,18 @@ class Channel:
     is_member: bool = True
     created: int = field(default_factory=lambda: int(time.time()))
     topic: str = ""
+    members: set[str] = field(default_factory=lambda: {str(IDENTITY["user_id"])})
+    bookmarks: list[Args] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.is_member:  # a channel someone else made, which the bot never joined
+            self.members.discard(str(IDENTITY["user_id"]))
+
+    is_im: bool = False
 
     @property
     def kind(self) -> str:
-        return "private_channel" if self.is_private else "public_channel"
+        return "im" if self.is_im else "private_channel" if self.is_private else "public_channel"
 
     @property
     def visible(self) -> bool:
@@ -94,6 +104,8 @@ class Message:
     text: str
     blocks: list[Any]
     pinned: bool = False
+    thread_ts: str | None = None
+    ephemeral_to: str | None = None
 
 
 def _blank(sample: Any) -> Any:
@@ -121,7 +133,7 @@ class Shaper:
         base = _blank(self.samples.get("conversations.create", {}).get("channel", {}))
         topic = {"value": ch.topic, "creator": IDENTITY["user_id"] if ch.topic else "", "last_set": ch.created}
         return {**base, "id": ch.id, "name": ch.name, "name_normalized": ch.name, "is_channel": not ch.is_private,
-                "is_group": False, "is_im": False, "is_mpim": False, "is_private": ch.is_private,
+                "is_group": False, "is_im": ch.is_im, "is_mpim": False, "is_private": ch.is_private,
                 "is_archived": ch.is_archived, "is_general": False, "is_member": ch.is_member,
                 "created": ch.created, "updated": ch.created * 1000, "creator": IDENTITY["user_id"],
                 "topic": topic, "purpose": {"value": "", "creator": "", "last_set": 0}, "previous_names": []}
@@ -172,6 +184,9 @@ class SlackState:
         self.shaper, self.page_size = shaper, page_size
         self.channels: dict[str, Channel] = {}
         self.messages: dict[tuple[str, str], Message] = {}
+        self.ephemeral: list[Message] = []
+        self.users: dict[str, Args] = {}
+        self.usergroups: dict[str, list[str]] = {}
         self._ts = 0
         self._rng = random.Random(1234)
 
@@ -187,8 +202,32 @@ class SlackState:
         self.channels[cid] = Channel(id=cid, name=name, **attrs)
         return self.channels[cid]
 
+    def add_user(self, user_id: str, email: str | None = None, name: str | None = None) -> Args:
+        self.users[user_id] = {"id": user_id, "team_id": IDENTITY["team_id"], "name": name or user_id.lower(),
+                               "real_name": name or user_id, "deleted": False, "is_bot": False,
+                               "profile": {"email": email or "", "real_name": name or user_id}}
+        return self.users[user_id]
+
+    def add_usergroup(self, group_id: str, users: list[str]) -> None:
+        self.usergroups[group_id] = list(users)
+
+    def dm(self, user_id: str) -> Channel:
+        """The bot's direct-message conversation with a user, opened on first use."""
+        found = next((c for c in self.channels.values() if c.is_im and user_id in c.members), None)
+        if found is None:
+            cid = "D" + "".join(self._rng.choices(string.ascii_uppercase + string.digits, k=10))
+            found = self.channels[cid] = Channel(id=cid, name=f"dm-{user_id.lower()}", is_private=True, is_im=True)
+            found.members.add(user_id)
+        return found
+
+    def in_channel(self, channel_id: str) -> list[Message]:
+        """Messages everyone in the channel sees (not ephemeral ones), oldest first, thread replies included."""
+        return sorted((m for (c, _), m in self.messages.items() if c == channel_id), key=lambda m: m.ts)
+
     def channel(self, args: Args) -> Channel:
         ref = str(args.get("channel") or "").lstrip("#")
+        if ref in self.users:  # a user id as the channel: the app's direct message with that user, as in Slack
+            return self.dm(ref)
         found = self.channels.get(ref) or next((c for c in self.channels.values() if c.name == ref), None)
         if found is None or not found.visible:
             raise SlackError("channel_not_found")
@@ -206,7 +245,10 @@ class SlackState:
         return {"auth.test": self.auth_test, "conversations.create": self.conversations_create,
                 "conversations.list": self.conversations_list,
                 "conversations.setTopic": self.conversations_setTopic, "chat.postMessage": self.chat_postMessage,
-                "chat.update": self.chat_update, "pins.add": self.pins_add}
+                "chat.update": self.chat_update, "pins.add": self.pins_add,
+                "chat.postEphemeral": self.chat_postEphemeral, "conversations.invite": self.conversations_invite,
+                "bookmarks.add": self.bookmarks_add, "users.lookupByEmail": self.users_lookupByEmail,
+                "usergroups.users.list": self.usergroups_users_list}
 
     def auth_test(self, args: Args) -> Args:
         return dict(IDENTITY)
@@ -240,12 +282,96 @@ class SlackState:
         return {"channel": self.shaper.channel(ch)}
 
     def chat_postMessage(self, args: Args) -> Args:
-        ch = self.channel(args)
+        ch = self.member_channel(args)
         text, blocks = self._content(args)
-        self._ts += 1
-        msg = Message(ts=f"{int(time.time())}.{self._ts:06d}", channel=ch.id, text=text, blocks=blocks)
+        thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
+        if thread_ts is not None:
+            self.message(ch, thread_ts)  # replies go under an existing message of this channel
+        msg = Message(ts=self._next_ts(), channel=ch.id, text=text, blocks=blocks, thread_ts=thread_ts)
         self.messages[(ch.id, msg.ts)] = msg
         return {"channel": ch.id, "ts": msg.ts, "message": message_json(msg)}
+
+    def chat_postEphemeral(self, args: Args) -> Args:
+        ch = self.member_channel(args)
+        user = str(args.get("user") or "")
+        if not user:
+            raise SlackError("user_not_found")
+        if user not in ch.members:
+            raise SlackError("user_not_in_channel")
+        text, blocks = self._content(args)
+        thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
+        msg = Message(ts=self._next_ts(), channel=ch.id, text=text, blocks=blocks, thread_ts=thread_ts,
+                      ephemeral_to=user)
+        self.ephemeral.append(msg)
+        return {"message_ts": msg.ts}
+
+    def conversations_invite(self, args: Args) -> Args:
+        ch = self.member_channel(args)
+        users = [u.strip() for u in str(args.get("users") or "").split(",") if u.strip()]
+        if not users:
+            raise SlackError("no_user")
+        if len(users) > 1000:
+            raise SlackError("too_many_users")
+        failed = [{"ok": False, "error": code, "user": u} for u in users if (code := self._invite_error(ch, u))]
+        if failed and not (_truthy(args.get("force")) and len(failed) < len(users)):
+            raise SlackError(str(failed[0]["error"]), extra={"errors": failed})  # nobody is invited
+        ch.members |= {u for u in users if u not in {f["user"] for f in failed}}
+        return {"channel": self.shaper.channel(ch)} | ({"errors": failed} if failed else {})
+
+    def _invite_error(self, ch: Channel, user: str) -> str | None:
+        if user == IDENTITY["user_id"]:
+            return "cant_invite_self"
+        if user not in self.users:
+            return "user_not_found"
+        return "already_in_channel" if user in ch.members else None
+
+    def bookmarks_add(self, args: Args) -> Args:
+        ch = self.member_channel({"channel": args.get("channel_id")})
+        if not args.get("title") or not args.get("type"):
+            raise SlackError("invalid_arguments")
+        if args["type"] != "link":
+            raise SlackError("invalid_bookmark_type")
+        if not str(args.get("link") or "").startswith(("https://", "http://")):
+            raise SlackError("invalid_link")
+        now = int(time.time())
+        bookmark = {"id": f"Bk{len(ch.bookmarks) + 1:09d}", "channel_id": ch.id, "title": str(args["title"]),
+                    "link": str(args["link"]), "type": "link", "emoji": "", "icon_url": "", "entity_id": "",
+                    "date_created": now, "date_updated": now, "rank": "", "last_updated_by_user_id":
+                    IDENTITY["user_id"], "last_updated_by_team_id": IDENTITY["team_id"], "shortcut_id": "",
+                    "app_id": IDENTITY["app_id"], "app_action_id": ""}
+        base = _blank(self.shaper.samples.get("bookmarks.add", {}).get("bookmark", {}))
+        ch.bookmarks.append({**base, **bookmark})
+        return {"bookmark": ch.bookmarks[-1]}
+
+    def users_lookupByEmail(self, args: Args) -> Args:
+        email = str(args.get("email") or "").lower()
+        if not email:
+            raise SlackError("invalid_arguments")
+        found = next((u for u in self.users.values() if u["profile"]["email"].lower() == email), None)
+        if found is None:
+            raise SlackError("users_not_found")
+        base = _blank(self.shaper.samples.get("users.lookupByEmail", {}).get("user", {}))
+        profile = {**base.get("profile", {}), **found["profile"]}
+        return {"user": {**base, **found, "profile": profile}}
+
+    def usergroups_users_list(self, args: Args) -> Args:
+        group = str(args.get("usergroup") or "")
+        if not group:
+            raise SlackError("invalid_arguments")
+        if group not in self.usergroups:
+            raise SlackError("no_such_subteam")
+        return {"users": list(self.usergroups[group])}
+
+    def member_channel(self, args: Args) -> Channel:
+        """The channel, which the bot must have joined to write in (Slack: ``not_in_channel``)."""
+        ch = self.channel(args)
+        if IDENTITY["user_id"] not in ch.members:
+            raise SlackError("not_in_channel")
+        return ch
+
+    def _next_ts(self) -> str:
+        self._ts += 1
+        return f"{int(time.time())}.{self._ts:06d}"
 
     def chat_update(self, args: Args) -> Args:
         ch = self.channel(args)
@@ -352,7 +478,7 @@ class SlackServer:
         try:
             status, extra, payload = self._answer(http_method, method, headers, body, raw)
         except SlackError as exc:
-            status, payload = exc.status, {"ok": False, "error": exc.code}
+            status, payload = exc.status, {"ok": False, "error": exc.code, **exc.extra}
         with self._lock:
             error = payload.get("error") if isinstance(payload, dict) and not payload.get("ok") else None
             self.requests.append(RecordedRequest(http_method, method, headers, body, status, error))

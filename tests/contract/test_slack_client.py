@@ -57,6 +57,11 @@ class Backend:
     chat: ChatOps
     seen: Callable[[str, str], Seen | None]
     writes: Callable[[], int]
+    thread_of: Callable[[str, str], str | None]
+    members: Callable[[str], set[str]]
+    ephemeral: Callable[[str], list[tuple[str, str]]]
+    bookmarks: Callable[[str], list[tuple[str, str]]]
+    add_user: Callable[[str, str], None]
 
 
 def section(text: SafeText | str) -> dict[str, Any]:
@@ -85,7 +90,16 @@ def _slack_backend(server: SlackServer) -> Backend:
         msg = server.state.messages.get((channel, ts))
         return Seen(msg.text, msg.blocks, msg.pinned) if msg else None
 
-    return Backend(make_client(server), seen, lambda: len(server.requests))
+    def thread_of(channel: str, ts: str) -> str | None:
+        return server.state.messages[(channel, ts)].thread_ts
+
+    def add_user(user_id: str, email: str) -> None:
+        server.state.add_user(user_id, email)
+
+    return Backend(make_client(server), seen, lambda: len(server.requests), thread_of,
+                   lambda ch: set(server.state.channels[ch].members),
+                   lambda ch: [(m.ephemeral_to or "", m.text) for m in server.state.ephemeral if m.channel == ch],
+                   lambda ch: [(b["title"], b["link"]) for b in server.state.channels[ch].bookmarks], add_user)
 
 
 def _local_backend(db: Database) -> Backend:
@@ -100,7 +114,17 @@ def _local_backend(db: Database) -> Backend:
                       for t in (TwinSlackChannelRow, TwinSlackMessageRow)]
         return sum(counts)
 
-    return Backend(LocalSlack(db), seen, writes)
+    twin = LocalSlack(db, SlackSettings())
+
+    def thread_of(channel: str, ts: str) -> str | None:
+        msg = twin.message(ts)
+        return msg.meta.get("thread_ts") if msg else None
+
+    def ephemeral(channel: str) -> list[tuple[str, str]]:
+        return [(m.meta["ephemeral_to"], m.text) for m in twin.ephemeral(channel)]
+
+    return Backend(twin, seen, writes, thread_of, twin.members, ephemeral,
+                   lambda ch: [(b["title"], b["link"]) for b in twin.bookmarks(ch)], lambda user_id, email: None)
 
 
 @pytest.fixture(params=["slack", "local"])
@@ -157,12 +181,55 @@ def test_update_of_unknown_message_is_not_found(backend: Backend) -> None:
         backend.chat.update(channel, "1700000000.000001", redact("nope"))
 
 
+def test_replies_go_into_the_thread(backend: Backend) -> None:
+    channel = backend.chat.ensure_channel("inc-2024-0010", redact("t"))
+    root = backend.chat.post(channel, redact("root"))
+    reply = backend.chat.post(channel, redact("reply"), thread_ts=root)
+    assert backend.thread_of(channel, reply) == root and backend.thread_of(channel, root) is None
+
+
+def test_invite_is_idempotent_and_members_get_ephemeral_messages(backend: Backend) -> None:
+    channel = backend.chat.ensure_channel("inc-2024-0011", redact("t"))
+    backend.add_user("U0ONCALL1", "oncall@corp.example")
+    with pytest.raises(InvalidRequest):  # not a member yet: Slack refuses to show it
+        backend.chat.post_ephemeral(channel, "U0ONCALL1", redact("not yet"))
+    assert backend.chat.invite(channel, ["U0ONCALL1"]) == {}
+    assert backend.chat.invite(channel, ["U0ONCALL1", "U0ONCALL1"]) == {}, "already a member is success"
+    assert "U0ONCALL1" in backend.members(channel)
+    backend.chat.post_ephemeral(channel, "U0ONCALL1", redact("only you"))
+    assert backend.ephemeral(channel) == [("U0ONCALL1", "only you")]
+
+
+def test_bookmarks_take_http_links_only(backend: Backend) -> None:
+    channel = backend.chat.ensure_channel("inc-2024-0012", redact("t"))
+    assert backend.chat.add_bookmark(channel, redact("Jira SEC-1"), "https://jira.example/browse/SEC-1")
+    with pytest.raises(InvalidRequest):
+        backend.chat.add_bookmark(channel, redact("x"), "javascript:alert(1)")
+    assert backend.bookmarks(channel) == [("Jira SEC-1", "https://jira.example/browse/SEC-1")]
+
+
+def test_unknown_channel_is_not_found_everywhere(backend: Backend) -> None:
+    for call in (lambda: backend.chat.post("C0NOSUCH01", redact("x")),
+                 lambda: backend.chat.invite("C0NOSUCH01", ["U0ONCALL1"]),
+                 lambda: backend.chat.post_ephemeral("C0NOSUCH01", "U0ONCALL1", redact("x"))):
+        with pytest.raises(NotFound):
+            call()
+
+
+def test_lookup_by_email_answers_a_user_id(backend: Backend) -> None:
+    backend.add_user("U0ONCALL2", "second@corp.example")
+    user = backend.chat.lookup_user_by_email("second@corp.example")
+    assert user and user.startswith("U") and user == backend.chat.lookup_user_by_email("second@corp.example")
+
+
 UNSAFE_CALLS: dict[str, Callable[[ChatOps, str], object]] = {
     "topic": lambda chat, ch: chat.ensure_channel("inc-unsafe", "raw topic"),
     "text": lambda chat, ch: chat.post(ch, "raw text"),
     "block text": lambda chat, ch: chat.post(ch, redact("ok"), [section("raw block text")]),
     "update text": lambda chat, ch: chat.update(ch, "1.0", "raw text"),
     "update block": lambda chat, ch: chat.update(ch, "1.0", redact("ok"), [section("raw")]),
+    "ephemeral": lambda chat, ch: chat.post_ephemeral(ch, "U0LOOPBACK", "raw"),
+    "bookmark title": lambda chat, ch: chat.add_bookmark(ch, "raw", "https://x.example"),
 }
 
 
@@ -394,3 +461,138 @@ def test_server_works_without_the_samples() -> None:
         channel = raw_call(server, "conversations.create", {"name": "inc-bare"})[1]["channel"]["id"]
         status, body = raw_call(server, "chat.postMessage", {"channel": channel, "text": "x"})
     assert status == 200 and body["ok"] and body["channel"] == channel and body["ts"]
+
+
+# --- the real client: invites, bookmarks, users, groups, ephemeral --------------------------------------------------
+
+
+def test_invite_drops_the_refused_and_invites_the_rest(slack_server: SlackServer, slack_client: SlackClient) -> None:
+    channel = slack_client.ensure_channel("inc-invite", redact("t"))
+    for user in ("U0MEMBER1", "U0NEW0001"):
+        slack_server.state.add_user(user)
+    slack_server.state.channels[channel].members.add("U0MEMBER1")
+    refused = slack_client.invite(channel, ["U0MEMBER1", "U0GHOST01", "U0NEW0001"])
+    assert refused == {"U0GHOST01": "user_not_found"}, "already a member is not a refusal"
+    assert {"U0MEMBER1", "U0NEW0001"} <= slack_server.state.channels[channel].members
+    calls = slack_server.calls("conversations.invite")
+    assert [c.error for c in calls] == ["already_in_channel", None], "Slack invites nobody when one fails"
+    assert calls[1].body["users"] == "U0NEW0001"
+
+
+def test_invite_of_a_channel_the_bot_left_is_refused(slack_server: SlackServer, slack_client: SlackClient) -> None:
+    channel = slack_server.state.add_channel("inc-left", is_member=False).id
+    slack_server.state.add_user("U0NEW0002")
+    with pytest.raises(InvalidRequest, match="not_in_channel"):
+        slack_client.invite(channel, ["U0NEW0002"])
+
+
+def test_invite_honours_429(slack_server: SlackServer, slack_client: SlackClient) -> None:
+    channel = slack_client.ensure_channel("inc-invite-429", redact("t"))
+    slack_server.state.add_user("U0NEW0003")
+    slack_server.rate_limit_next(1, retry_after=1, method="conversations.invite")
+    started = time.monotonic()
+    assert slack_client.invite(channel, ["U0NEW0003"]) == {}
+    assert time.monotonic() - started >= 1.0
+
+
+def test_post_ephemeral_and_threads_go_over_the_wire(slack_server: SlackServer, slack_client: SlackClient) -> None:
+    channel = slack_client.ensure_channel("inc-eph", redact("t"))
+    root = slack_client.post(channel, redact("root"))
+    slack_client.post(channel, redact("reply"), [section(redact("r"))], thread_ts=root)
+    post = slack_server.calls("chat.postMessage")[-1].body
+    assert post["thread_ts"] == root and post["unfurl_links"] is False and post["unfurl_media"] is False
+    slack_server.state.add_user("U0EPH0001")
+    with pytest.raises(InvalidRequest, match="user_not_in_channel"):
+        slack_client.post_ephemeral(channel, "U0EPH0001", redact("hi"))
+    slack_client.invite(channel, ["U0EPH0001"])
+    slack_client.post_ephemeral(channel, "U0EPH0001", redact("hi"), thread_ts=root)
+    [eph] = slack_server.state.ephemeral
+    assert (eph.ephemeral_to, eph.thread_ts, eph.text) == ("U0EPH0001", root, "hi")
+
+
+def test_lookup_by_email_is_cached_and_unknown_is_none(slack_server: SlackServer, slack_client: SlackClient) -> None:
+    slack_server.state.add_user("U0MAIL0001", "oncall@corp.example")
+    assert slack_client.lookup_user_by_email("oncall@corp.example") == "U0MAIL0001"
+    assert slack_client.lookup_user_by_email("oncall@corp.example") == "U0MAIL0001"
+    assert slack_client.lookup_user_by_email("nobody@corp.example") is None
+    lookups = slack_server.calls("users.lookupByEmail")
+    assert len(lookups) == 2 and lookups[1].error == "users_not_found"
+
+
+def test_usergroup_members(slack_server: SlackServer, slack_client: SlackClient) -> None:
+    slack_server.state.add_usergroup("S0SECOPS1", ["U0A", "U0B"])
+    assert slack_client.usergroup_members("S0SECOPS1") == frozenset({"U0A", "U0B"})
+    with pytest.raises(NotFound):
+        slack_client.usergroup_members("S0NOSUCH1")
+    assert slack_server.calls("usergroups.users.list")[0].body["usergroup"] == "S0SECOPS1"
+
+
+def test_bookmark_request_shape(slack_server: SlackServer, slack_client: SlackClient) -> None:
+    channel = slack_client.ensure_channel("inc-bookmark", redact("t"))
+    bookmark_id = slack_client.add_bookmark(channel, redact("Runbook"), "https://docs.example/runbooks/pi.md")
+    body = slack_server.calls("bookmarks.add")[0].body
+    assert bookmark_id.startswith("Bk")
+    assert (body["channel_id"], body["type"], body["title"], body["link"]) == (
+        channel, "link", "Runbook", "https://docs.example/runbooks/pi.md")
+
+
+def test_posting_where_the_bot_is_not_a_member_is_refused(slack_server: SlackServer,
+                                                          slack_client: SlackClient) -> None:
+    channel = slack_server.state.add_channel("someone-elses", is_member=False).id
+    with pytest.raises(InvalidRequest, match="not_in_channel"):
+        slack_client.post(channel, redact("hi"))
+
+
+@pytest.mark.parametrize(("method", "body", "error"), [
+    ("conversations.invite", {"channel": "{general}"}, "no_user"),
+    ("conversations.invite", {"channel": "{general}", "users": "U0LOOPBACK"}, "cant_invite_self"),
+    ("conversations.invite", {"channel": "{general}", "users": "U0NOBODY1"}, "user_not_found"),
+    ("chat.postEphemeral", {"channel": "{general}", "text": "x"}, "user_not_found"),
+    ("chat.postEphemeral", {"channel": "{general}", "user": "U0OUTSIDE", "text": "x"}, "user_not_in_channel"),
+    ("chat.postMessage", {"channel": "{general}", "text": "x", "thread_ts": "1.000001"}, "message_not_found"),
+    ("bookmarks.add", {"channel_id": "{general}", "type": "link", "link": "https://x.example"}, "invalid_arguments"),
+    ("bookmarks.add", {"channel_id": "{general}", "title": "t", "type": "link", "link": "ftp://x"}, "invalid_link"),
+    ("bookmarks.add", {"channel_id": "C0NOSUCH1", "title": "t", "type": "link", "link": "https://x"},
+     "channel_not_found"),
+    ("users.lookupByEmail", {"email": "nobody@corp.example"}, "users_not_found"),
+    ("usergroups.users.list", {"usergroup": "S0NOSUCH1"}, "no_such_subteam"),
+])
+def test_server_rejects_bad_arguments_of_the_newer_methods(
+    slack_server: SlackServer, method: str, body: dict[str, str], error: str
+) -> None:
+    general = slack_server.state.add_channel("general").id
+    body = {k: v.replace("{general}", general) for k, v in body.items()}
+    status, answer = raw_call(slack_server, method, body)
+    assert (status, answer["ok"], answer["error"]) == (200, False, error)
+
+
+def test_server_failed_invite_lists_per_user_errors(slack_server: SlackServer) -> None:
+    general = slack_server.state.add_channel("general").id
+    slack_server.state.add_user("U0REAL0001")
+    status, body = raw_call(slack_server, "conversations.invite", {"channel": general, "users": "U0REAL0001,U0NOPE"})
+    assert status == 200 and body == {"ok": False, "error": "user_not_found",
+                    "errors": [{"ok": False, "error": "user_not_found", "user": "U0NOPE"}]}
+    assert "U0REAL0001" not in slack_server.state.channels[general].members, "nobody is invited"
+
+
+def test_server_newer_methods_carry_every_sample_key(slack_server: SlackServer) -> None:
+    if not SAMPLES.is_dir():
+        pytest.skip(f"{SAMPLES} is absent: the Slack response samples live in ../shared beside the repo")
+    general = slack_server.state.add_channel("general").id
+    slack_server.state.add_user("U0SAMPLE01", "sample@corp.example")
+    answers = {
+        "conversations.invite": raw_call(slack_server, "conversations.invite", {"channel": general,
+                                                                                "users": "U0SAMPLE01"}),
+        "chat.postEphemeral": raw_call(slack_server, "chat.postEphemeral", {"channel": general, "user": "U0SAMPLE01",
+                                                                            "text": "x"}),
+        "bookmarks.add": raw_call(slack_server, "bookmarks.add", {"channel_id": general, "title": "t", "type": "link",
+                                                                  "link": "https://x.example"}),
+        "users.lookupByEmail": raw_call(slack_server, "users.lookupByEmail", {"email": "sample@corp.example"}),
+    }
+    for method, (status, body) in answers.items():
+        sample = json.loads((SAMPLES / f"{method}.json").read_text(encoding="utf-8"))
+        assert status == 200 and body["ok"] is True, (method, body)
+        assert set(sample) - ERROR_ONLY_KEYS <= set(body), (method, set(sample) - ERROR_ONLY_KEYS - set(body))
+        for nested in ("bookmark", "user", "channel"):
+            if isinstance(sample.get(nested), dict):
+                assert set(sample[nested]) <= set(body[nested]), (method, set(sample[nested]) - set(body[nested]))
