@@ -25,3 +25,10 @@ def emit_received(db: Database, systems: object, item: OutboxRow) -> None:
         emit_event(event=EVENT, resource={"prefect.resource.id": f"irflow.alert.{alert_id}",
                                           "irflow.source": source, "irflow.category": category,
                                           "irflow.severity": severity}, related=related)
+
+
+def drain(timeout: float = 5.0) -> None:
+    """Flush queued events while the Prefect server is still up (else the process waits at exit)."""
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all(timeout=timeout)

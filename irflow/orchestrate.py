@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from irflow import audit, decisions, euaiact, incidents, outbox, playbook, response, sla, workspace
+from irflow import audit, decisions, euaiact, incidents, jira_sync, outbox, playbook, response, sla, workspace
 from irflow.models import Category, Severity, utcnow
 from irflow.runtime import Runtime
 from irflow.store.tables import AlertRow
@@ -71,6 +71,7 @@ def tick(rt: Runtime, now: datetime | None = None) -> None:
     run_undo(rt, [decisions.plan_undo(rt.db, rt.settings, a, "irflow:ttl", check_role=False) for a in expired])
     sla.check(rt.db, rt.settings, now)
     euaiact.remind(rt.db, now)
+    jira_sync.tick(rt)  # reconcile duplicates, poll Jira without webhooks, flush held comments
 
 
 def deliver(rt: Runtime) -> int:

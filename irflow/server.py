@@ -467,5 +467,8 @@ def run_server(rt: Runtime, host: str, port: int) -> None:
     finally:
         worker.stop()
         deployment.stop()
+        from irflow import events
+
+        events.drain()
         if prefect is not None:
             prefect.stop()
