@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from irflow.models import AuditEvent, canonical_json, sha256_hex, utcnow
@@ -26,8 +26,8 @@ def append(session: Session, *, actor: str, kind: str, subject: str, data: dict[
     The chain's tail is looked up once per transaction: the transaction holds the write lock (SQLite's
     BEGIN IMMEDIATE, PostgreSQL's advisory lock below) from then until it ends, so no other writer can
     extend the chain meanwhile, and later appends in the same transaction continue from the row kept in
-    `session.info` (a group commit of many submissions appends many events without re-reading or flushing
-    each one)."""
+    `session.info` (a group commit of many submissions appends many events without re-reading). The row is
+    inserted at once (a Core INSERT, so no unit-of-work flush); the returned AuditRow is a detached copy."""
     tx = session.get_transaction()
     cached = session.info.get(_TAIL)
     last: Any
@@ -41,13 +41,10 @@ def append(session: Session, *, actor: str, kind: str, subject: str, data: dict[
     prev = last.hash if last else GENESIS
     at = utcnow()
     payload = data or {}
-    row = AuditRow(
-        seq=seq, at=at, actor=actor, kind=kind, subject=subject, data=payload, prev_hash=prev,
-        hash=_digest(prev, seq, at.isoformat(), actor, kind, subject, payload),
-    )
-    session.add(row)
-    if cached is None or last is not cached[1]:
-        session.flush()  # a continued chain goes out with the transaction's next flush (or its commit)
+    values = {"seq": seq, "at": at, "actor": actor, "kind": kind, "subject": subject, "data": payload,
+              "prev_hash": prev, "hash": _digest(prev, seq, at.isoformat(), actor, kind, subject, payload)}
+    session.execute(_INSERT, values)  # in the caller's transaction, at once (no ORM flush)
+    row = AuditRow(**values)
     if tx is not None and not session.in_nested_transaction():
         session.info[_TAIL] = (tx, row)
     else:
@@ -56,6 +53,7 @@ def append(session: Session, *, actor: str, kind: str, subject: str, data: dict[
 
 
 _TAIL = "irflow.audit.tail"
+_INSERT = insert(cast(Table, AuditRow.__table__))
 _LAST = select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)
 """The chain's tail: (seq, hash) of the newest event (with autoflush, any event added before is counted)."""
 

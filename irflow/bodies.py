@@ -56,7 +56,9 @@ def _loads(text: str, where: str) -> Any:
         raise BodyError(f"{where}malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise BodyError(f"{where}nesting deeper than {MAX_DEPTH}") from None
-    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
+    # Each level of nesting opens with a bracket, so a text with few of them cannot be deep: the walk
+    # below (Python, per node) is only needed for the rare body with more brackets than MAX_DEPTH.
+    if text.count("{") + text.count("[") > MAX_DEPTH and _depth(value, MAX_DEPTH) > MAX_DEPTH:
         raise BodyError(f"{where}nesting deeper than {MAX_DEPTH}")
     return value
 

@@ -116,8 +116,7 @@ def attach_many(session: Session, incident: IncidentRow, alerts: list[Alert]) ->
     seen_atlas: set[tuple[str, ...]] = set()
     seen_actor: set[tuple[str | None, ...]] = set()
     for alert in alerts:
-        if alert.received_at > last:
-            last = alert.received_at
+        last = max(last, alert.received_at)
         if alert.severity.rank > severity.rank:
             severity = alert.severity
         if alert.category.value not in categories:

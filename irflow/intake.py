@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Integer, bindparam, insert, select, update
+from sqlalchemy import Integer, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from irflow import audit, events, incidents, outbox, suppression
@@ -30,8 +30,8 @@ from irflow.settings import IrflowSettings
 from irflow.store.engine import Database
 from irflow.store.tables import AlertRow, IncidentRow, RejectedRow, SuppressionRow
 
-_ALERTS, _INCIDENTS = AlertRow.__table__, IncidentRow.__table__
-_RULES, _REJECTED = SuppressionRow.__table__, RejectedRow.__table__
+_ALERTS, _INCIDENTS = cast(Table, AlertRow.__table__), cast(Table, IncidentRow.__table__)
+_RULES, _REJECTED = cast(Table, SuppressionRow.__table__), cast(Table, RejectedRow.__table__)
 
 # The per-transaction statements, built once (Core: no ORM objects on intake's hot path).
 _KNOWN = select(_ALERTS.c.dedup_key, _ALERTS.c.id, _ALERTS.c.incident_id, _ALERTS.c.received_at).where(
@@ -151,8 +151,8 @@ class _OpenIncident:
     """An existing incident as intake sees it: the columns `incidents.attach_many` reads and sets, read in
     the writing transaction, written back with one UPDATE (`_GROW`)."""
 
-    __slots__ = ("id", "alert_count", "last_alert_at", "updated_at", "severity", "categories", "owasp", "atlas",
-                 "actor", "counted")
+    __slots__ = ("actor", "alert_count", "atlas", "categories", "counted", "id", "last_alert_at", "owasp",
+                 "severity", "updated_at")
 
     def __init__(self, row: Any) -> None:
         self.id, self.alert_count, self.last_alert_at = row.id, row.alert_count, row.last_alert_at
@@ -323,7 +323,7 @@ def commit_each(db: Database, settings: IrflowSettings, group: list[Prepared]) -
     try:
         commit(db, settings, group)
         return [None] * len(group)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever failed the group, each submission gets its own try
         if len(group) == 1:
             return [exc]
     outcomes: list[BaseException | None] = []
@@ -331,7 +331,7 @@ def commit_each(db: Database, settings: IrflowSettings, group: list[Prepared]) -
         try:
             commit(db, settings, [p])
             outcomes.append(None)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported to that submission's request (a 500)
             outcomes.append(exc)
     return outcomes
 
