@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from irflow.connectors.errors import ConnectorError
+from irflow.connectors.slack.settings import SlackSettings
 from irflow.runtime import Runtime
 from irflow.store.engine import current_revision
 
@@ -37,4 +38,17 @@ def run_checks(rt: Runtime) -> list[tuple[str, str, str]]:
             rows.append(_probe(status.name, probes[status.name]))
         else:
             rows.append((status.name, "real, not probed", f"{status.detail} (no reachability check yet)"))
+    if systems.chat.settings.configured() and systems.chat.settings.socket_mode:
+        rows.append(_probe_socket_mode(systems.chat.settings))
     return rows
+
+
+def _probe_socket_mode(settings: SlackSettings) -> tuple[str, str, str]:
+    """SLACK_APP_TOKEN: can irflow open a Socket Mode connection (valid app token, Socket Mode on)?"""
+    from irflow.connectors.slack.socket import probe
+
+    try:
+        app_id = probe(settings)
+    except ConnectorError as exc:
+        return "slack socket mode", "error", str(exc)
+    return "slack socket mode", "real, reachable", f"app {app_id}" if app_id else ""

@@ -536,10 +536,15 @@ def run_server(rt: Runtime, host: str, port: int) -> None:
     worker = Worker(rt)
     worker.start()
     app = create_app(rt, worker, token, secret)
+    from irflow import slack_socket
+
+    socket_mode = slack_socket.start_if_configured(rt, worker.submit)
     _tune_gc()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
     finally:
+        if socket_mode is not None:
+            socket_mode.stop()
         worker.stop()
         deployment.stop()
         from irflow import events

@@ -119,14 +119,21 @@ def _opt(value: object, pattern: re.Pattern[str]) -> str | None:
 
 def action_jobs(payload: dict[str, Any]) -> tuple[Caller, list[str]]:
     """The caller and the irflow command each pressed button stands for (buttons we did not make are skipped)."""
+    user = _user(_obj(payload.get("user")).get("id"))
     if payload.get("type") != "block_actions":
-        return Caller(_user((payload.get("user") or {}).get("id")), None, None), []
-    container = payload.get("container") or {}
-    channel = (payload.get("channel") or {}).get("id") or container.get("channel_id")
-    caller = Caller(_user((payload.get("user") or {}).get("id")), _opt(channel, _CHANNEL),
-                    _opt(container.get("thread_ts"), _TS))
-    texts = [text for action in payload.get("actions") or [] if (text := _command_for(action)) is not None]
+        return Caller(user, None, None), []
+    container = _obj(payload.get("container"))
+    channel = _obj(payload.get("channel")).get("id") or container.get("channel_id")
+    caller = Caller(user, _opt(channel, _CHANNEL), _opt(container.get("thread_ts"), _TS))
+    actions = payload.get("actions")
+    texts = [text for action in actions if (text := _command_for(_obj(action))) is not None] \
+        if isinstance(actions, list) else []
     return caller, texts
+
+
+def _obj(value: object) -> dict[str, Any]:
+    # Slack sends objects here; anything else is treated as absent rather than crashing the request.
+    return value if isinstance(value, dict) else {}
 
 
 def _command_for(action: dict[str, Any]) -> str | None:
@@ -172,11 +179,11 @@ def build_router(rt: Runtime, worker: Any) -> APIRouter:
         if refused is not None or body is None:
             return refused or Response(status_code=400)
         try:
-            caller, texts = action_jobs(json.loads(_form(body).get("payload") or "{}"))
-        except (PayloadError, json.JSONDecodeError, AttributeError) as exc:
+            jobs = accept_actions(rt, json.loads(_form(body).get("payload") or "{}"))
+        except (PayloadError, json.JSONDecodeError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        for text in texts:
-            submit(background, _job(rt, caller, text, None))
+        for job in jobs:
+            submit(background, job)
         return Response(status_code=200)
 
     @router.post("/v1/slack/commands")
@@ -184,30 +191,54 @@ def build_router(rt: Runtime, worker: Any) -> APIRouter:
         body, refused = await verified(request)
         if refused is not None or body is None:
             return refused or Response(status_code=400)
-        form = _form(body)
         try:
-            caller = Caller(_user(form.get("user_id")), _opt(form.get("channel_id"), _CHANNEL), None)
+            reply, job = accept_command(rt, _form(body))
         except PayloadError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        text = form.get("text", "")
-        context = commands.incident_for_channel(rt, caller.channel) if caller.channel else None
-        try:
-            parsed = commands.parse(text, context)
-        except commands.CommandError as exc:
-            return _ephemeral(compose("{why}", why=redact(str(exc), max_len=600, pii=False)))
-        if parsed.verb == "help":
-            return _ephemeral(commands.HELP)
-        submit(background, _job(rt, caller, text, context))
-        return _ephemeral(compose("Working on `{text}`…", text=redact(text, max_len=300, pii=False)))
+        if job is not None:
+            submit(background, job)
+        return JSONResponse(ephemeral(reply))
 
     return router
 
 
-def _ephemeral(text: SafeText) -> JSONResponse:
-    return JSONResponse({"response_type": "ephemeral", "text": text})
+# --- what a press or a command asks for (shared by HTTPS and Socket Mode) ---------------------------------------
+
+Job = Callable[[], None]
 
 
-def _job(rt: Runtime, caller: Caller, text: str, incident_id: str | None) -> Callable[[], None]:
+def accept_actions(rt: Runtime, payload: object) -> list[Job]:
+    """The jobs for a block_actions payload: one per button irflow made; run them after acknowledging."""
+    if not isinstance(payload, dict):
+        raise PayloadError("the interaction payload is not a JSON object")
+    caller, texts = action_jobs(payload)
+    return [_job(rt, caller, text, None) for text in texts]
+
+
+def accept_command(rt: Runtime, form: dict[str, Any]) -> tuple[SafeText, Job | None]:
+    """The immediate (ephemeral) reply to `/irflow …` and the job that does the work, if there is any.
+
+    Parsing happens here, before acknowledging, so a typo is answered at once; `help` needs no job.
+    """
+    caller = Caller(_user(form.get("user_id")), _opt(form.get("channel_id"), _CHANNEL), None)
+    text = str(form.get("text") or "")
+    context = commands.incident_for_channel(rt, caller.channel) if caller.channel else None
+    try:
+        parsed = commands.parse(text, context)
+    except commands.CommandError as exc:
+        return compose("{why}", why=redact(str(exc), max_len=600, pii=False)), None
+    if parsed.verb == "help":
+        return commands.HELP, None
+    return (compose("Working on `{text}`…", text=redact(text, max_len=300, pii=False)),
+            _job(rt, caller, text, context))
+
+
+def ephemeral(text: SafeText) -> dict[str, str]:
+    """A slash command's reply that only the caller sees."""
+    return {"response_type": "ephemeral", "text": text}
+
+
+def _job(rt: Runtime, caller: Caller, text: str, incident_id: str | None) -> Job:
     def run() -> None:
         try:
             reply = commands.dispatch(rt, caller.principal, text, incident_id)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydantic import ValidationError
+
 from irflow.connectors.errors import ConfigError
 from irflow.connectors.gateway.interface import KeyRevoker, SessionBlocker, TeamBlocker, UserBlocker
 from irflow.connectors.gateway.local import LocalGateway
@@ -98,7 +100,20 @@ class Systems:
 
 
 def build(db: Database) -> Systems:
-    """Twins for everything, then real clients on top for each fully configured system."""
+    """Twins for everything, then real clients on top for each fully configured system.
+
+    A setting that fails validation (a malformed SLACK_ONCALL, a bot token given as SLACK_APP_TOKEN) is a
+    ConfigError naming the setting and the rule, never the value: the value may be a secret.
+    """
+    try:
+        return _build(db)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg']}"
+                             for err in exc.errors(include_url=False, include_input=False))
+        raise ConfigError(f"invalid {exc.title}: {problems}") from None
+
+
+def _build(db: Database) -> Systems:
     gateway = LocalGateway(db)
     systems = Systems(
         gateway=gateway, chat=LocalSlack(db), tickets=LocalJira(db),

@@ -37,7 +37,8 @@ TOPIC_MAX = 250
 LIST_PAGE_LIMIT = 200
 """Slack recommends no more than 200 per page; it may still return fewer and hand out a cursor."""
 
-AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope"})
+AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope",
+                         "not_allowed_token_type"})
 NOT_FOUND_ERRORS = frozenset({"channel_not_found", "message_not_found", "users_not_found", "user_not_found",
                               "no_such_subteam"})
 CONFLICT_ERRORS = frozenset({"name_taken"})

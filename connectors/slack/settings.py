@@ -13,9 +13,11 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-REQUIRED_ENV = {"bot_token": "SLACK_BOT_TOKEN", "signing_secret": "SLACK_SIGNING_SECRET"}
-"""The real client needs both: the bot token to call the Web API, the signing secret to trust what
-Slack sends back (button clicks, slash commands). One without the other is a half-made setup."""
+INBOUND_ENV = "SLACK_SIGNING_SECRET or SLACK_APP_TOKEN"
+"""The real client needs the bot token to call the Web API and a way to trust what Slack sends back
+(button clicks, slash commands): the signing secret for HTTPS requests, or the app-level token for Socket
+Mode, where irflow opens the connection itself. A bot token without either is a half-made setup."""
+APP_TOKEN_PREFIX = "xapp-"
 
 SeverityName = Literal["low", "medium", "high", "critical"]
 SEVERITY_ORDER: tuple[SeverityName, ...] = ("low", "medium", "high", "critical")
@@ -32,7 +34,11 @@ class SlackSettings(BaseSettings):
 
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
-    app_token: SecretStr | None = None
+    app_token: SecretStr | None = Field(
+        default=None,
+        description="SLACK_APP_TOKEN: an app-level token (xapp-…, scope connections:write) turns on Socket Mode: "
+                    "irflow opens a WebSocket to Slack and receives buttons and /irflow over it, so nothing has to "
+                    "be reachable from the internet.")
     api_url: str = "https://slack.com/api/"
     timeout: float = 10
     incident_channel_prefix: str = "inc"
@@ -58,6 +64,14 @@ class SlackSettings(BaseSettings):
         # `SLACK_BOT_TOKEN=` in a .env file means "not configured", not "configured with an empty token".
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("app_token")
+    @classmethod
+    def _app_level(cls, value: SecretStr | None) -> SecretStr | None:
+        # A bot token here would fail later as `not_allowed_token_type`; say so at start-up, without echoing it.
+        if value is not None and not value.get_secret_value().startswith(APP_TOKEN_PREFIX):
+            raise ValueError(f"SLACK_APP_TOKEN must be an app-level token starting with {APP_TOKEN_PREFIX!r}")
         return value
 
     @field_validator("triage_channel", "runbook_url", "prefect_ui_url", mode="before")
@@ -97,17 +111,25 @@ class SlackSettings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     def configured(self) -> bool:
-        """True when the real Slack client can be used (both required secrets are set)."""
+        """True when the real Slack client can be used (a bot token and a way to trust Slack's requests)."""
         return not self.missing() and self.bot_token is not None
+
+    @property
+    def socket_mode(self) -> bool:
+        """Slack's requests arrive over a WebSocket irflow opens (Socket Mode) rather than over HTTPS."""
+        return self.app_token is not None
 
     def missing(self) -> list[str]:
         """Env vars still needed when Slack is half-configured; empty when fully set or not set at all.
 
-        Neither secret set means "use the local twin" and nothing is missing. Exactly one set is a
-        mistake the caller turns into a ConfigError at start-up rather than silently falling back.
+        No secret set means "use the local twin" and nothing is missing. A bot token without a signing
+        secret or app token (or either of those without a bot token) is a mistake the caller turns into a
+        ConfigError at start-up rather than silently falling back.
         """
-        unset = [env for field, env in REQUIRED_ENV.items() if getattr(self, field) is None]
-        return [] if len(unset) == len(REQUIRED_ENV) else unset
+        inbound = self.signing_secret is not None or self.app_token is not None
+        if self.bot_token is None:
+            return ["SLACK_BOT_TOKEN"] if inbound else []
+        return [] if inbound else [INBOUND_ENV]
 
     def threaded(self, severity: str) -> bool:
         """Whether an incident of this severity lives in a triage thread rather than a channel of its own.

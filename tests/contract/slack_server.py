@@ -25,9 +25,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.contract.slack_socket_server import SocketModeServer
+
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SAMPLES_DIR = SHARED / "specs" / "slack" / "samples"
 DEFAULT_TOKEN = "xoxb-loopback-1234567890-abcdefghij"
+DEFAULT_APP_TOKEN = "xapp-1-A0LOOPBACK-1234567890-abcdef0123456789"
 ERROR_ONLY_KEYS = frozenset({"error", "needed", "provided", "detail", "errors", "warning", "deprecated_argument"})
 """Sample keys that Slack sends only on failure or with a warning; a success answer leaves them out."""
 
@@ -424,9 +427,10 @@ class SlackServer:
     """The Slack Web API on 127.0.0.1:<random port>, in a background thread; use it as a context manager."""
 
     def __init__(
-        self, token: str = DEFAULT_TOKEN, *, page_size: int = 2, samples_dir: Path | None = SAMPLES_DIR
+        self, token: str = DEFAULT_TOKEN, *, page_size: int = 2, samples_dir: Path | None = SAMPLES_DIR,
+        socket: SocketModeServer | None = None, app_token: str = DEFAULT_APP_TOKEN,
     ) -> None:
-        self.token = token
+        self.token, self.app_token, self.socket = token, app_token, socket
         self.shaper = Shaper(samples_dir)
         self.state = SlackState(self.shaper, page_size)
         self.requests: list[RecordedRequest] = []
@@ -443,9 +447,13 @@ class SlackServer:
         self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         # A short poll keeps stop() (which waits one poll) from adding half a second to every test.
         threading.Thread(target=self._httpd.serve_forever, args=(0.02,), name="slack-loopback", daemon=True).start()
+        if self.socket is not None:
+            self.socket.start()
         return self
 
     def stop(self) -> None:
+        if self.socket is not None:
+            self.socket.stop()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -499,12 +507,27 @@ class SlackServer:
         return 200, {}, self._dispatch(method, headers, body)
 
     def _dispatch(self, method: str, headers: dict[str, str], body: Args) -> Args:
+        if method == "apps.connections.open" and self.socket is not None:
+            return self._connections_open(headers, body)
         handler = self.state.routes().get(method)
         if handler is None:  # also every real method this server does not implement: add it when a client needs it
             raise SlackError("unknown_method", status=404)
         self._check_token(headers, body)
         with self._lock:
             return self.shaper.shape(method, handler(body))
+
+    def _connections_open(self, headers: dict[str, str], body: Args) -> Args:
+        """Socket Mode's handshake: only the app-level token may ask; a bot token is the wrong type."""
+        assert self.socket is not None
+        auth = _header(headers, "Authorization")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else str(body.pop("token", ""))
+        if not token:
+            raise SlackError("not_authed")
+        if token == self.token:
+            raise SlackError("not_allowed_token_type")
+        if token != self.app_token:
+            raise SlackError("invalid_auth")
+        return {"ok": True, "url": self.socket.issue_url()}
 
     def _check_token(self, headers: dict[str, str], body: Args) -> None:
         auth = _header(headers, "Authorization")

@@ -363,7 +363,9 @@ def test_client_without_token_is_a_config_error() -> None:
 
 @pytest.mark.parametrize(("env", "configured", "missing"), [
     ({}, False, []),
-    ({"SLACK_BOT_TOKEN": "xoxb-1"}, False, ["SLACK_SIGNING_SECRET"]),
+    ({"SLACK_BOT_TOKEN": "xoxb-1"}, False, ["SLACK_SIGNING_SECRET or SLACK_APP_TOKEN"]),
+    ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1-A1-2-ff"}, True, []),
+    ({"SLACK_APP_TOKEN": "xapp-1-A1-2-ff"}, False, ["SLACK_BOT_TOKEN"]),
     ({"SLACK_SIGNING_SECRET": "s"}, False, ["SLACK_BOT_TOKEN"]),
     ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, True, []),
     ({"SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": "s"}, False, ["SLACK_BOT_TOKEN"]),

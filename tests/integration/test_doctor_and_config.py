@@ -49,3 +49,19 @@ def test_irflow_toml_is_read(tmp_path: Path, monkeypatch) -> None:  # type: igno
     assert settings.correlation_window_minutes == 5 and settings.store_raw is False
     monkeypatch.setenv("IRFLOW_STORE_RAW", "true")
     assert IrflowSettings().store_raw is True  # the environment wins over the file
+
+
+def test_doctor_probes_socket_mode_and_refuses_a_misplaced_token(tmp_path: Path) -> None:
+    from tests.contract.slack_server import SlackServer
+    from tests.contract.slack_socket_server import APP_ID, SocketModeServer
+
+    with SlackServer(socket=SocketModeServer()) as slack:
+        base = {"SLACK_BOT_TOKEN": slack.token, "SLACK_API_URL": slack.url}
+        good = _doctor(tmp_path, **base, SLACK_APP_TOKEN=slack.app_token)
+        revoked = _doctor(tmp_path, **base, SLACK_APP_TOKEN="xapp-1-A0-2-revoked0000")
+        misplaced = _doctor(tmp_path, **base, SLACK_APP_TOKEN=slack.token)
+    socket_line = next((line for line in good.stdout.splitlines() if line.startswith("slack socket mode")), "")
+    assert good.returncode == 0 and "real, reachable" in socket_line and APP_ID in socket_line, good.stdout
+    assert revoked.returncode == 1 and "invalid_auth" in revoked.stdout
+    assert misplaced.returncode == 1 and "app-level token" in misplaced.stdout
+    assert slack.token not in misplaced.stdout + misplaced.stderr, "a refused setting is named, never echoed"

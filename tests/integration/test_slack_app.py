@@ -69,6 +69,11 @@ def signed(body: bytes, *, secret: str = SECRET, at: float | None = None) -> dic
 
 
 def block_action(user: str, channel: str, message_ts: str, action_id: str, value: str) -> bytes:
+    """The form body Slack posts for a button press."""
+    return urlencode({"payload": json.dumps(block_action_payload(user, channel, message_ts, action_id, value))}).encode()
+
+
+def block_action_payload(user: str, channel: str, message_ts: str, action_id: str, value: str) -> dict[str, Any]:
     """A block_actions payload shaped like the sample in ../shared, with our button in it."""
     sample = json.loads(shared_path("specs", "slack", "app-backend", "BlockActionPayload.json").read_text())
     action = sample["actions"][0] | {"action_id": action_id, "value": value, "type": "button", "block_id": "b1",
@@ -80,15 +85,19 @@ def block_action(user: str, channel: str, message_ts: str, action_id: str, value
                                             "thread_ts": ""},
         "actions": [action], "response_url": "https://hooks.slack.com/actions/T0/1/x", "trigger_id": "1.2.3",
     }
-    return urlencode({"payload": json.dumps(payload)}).encode()
+    return payload
 
 
 def slash(user: str, channel: str, text: str) -> bytes:
+    return urlencode(slash_form(user, channel, text)).encode()
+
+
+def slash_form(user: str, channel: str, text: str) -> dict[str, Any]:
+    """A slash command's fields, shaped like the sample in ../shared (a form over HTTPS, JSON over Socket Mode)."""
     sample = json.loads(shared_path("specs", "slack", "app-backend", "SlashCommandPayload.json").read_text())
-    form = sample | {"command": "/irflow", "text": text, "user_id": user, "user_name": user.lower(),
+    return sample | {"command": "/irflow", "text": text, "user_id": user, "user_name": user.lower(),
                      "channel_id": channel, "team_id": "T0LOOPBACK", "response_url": "https://hooks.slack.com/c/1",
                      "trigger_id": "1.2.3", "is_enterprise_install": "false"}
-    return urlencode(form).encode()
 
 
 # --- the environment ---------------------------------------------------------------------------------------------
@@ -484,3 +493,16 @@ def test_the_manifest_points_at_the_endpoints_and_asks_for_the_scopes_used() -> 
     needed = {"chat:write", "channels:manage", "channels:read", "pins:write", "bookmarks:write", "commands",
               "users:read.email", "usergroups:read"}
     assert needed <= set(manifest["oauth_config"]["scopes"]["bot"])
+
+
+def test_the_socket_mode_manifest_is_the_same_app_without_urls() -> None:
+    import yaml
+
+    folder = Path(__file__).resolve().parents[2] / "slack"
+    https, socket = (yaml.safe_load((folder / name).read_text())
+                     for name in ("manifest.yaml", "manifest.socket-mode.yaml"))
+    assert socket["settings"]["socket_mode_enabled"] is True and socket["settings"]["interactivity"]["is_enabled"]
+    assert "url" not in json.dumps(socket["features"]) and "request_url" not in socket["settings"]["interactivity"]
+    assert socket["oauth_config"] == https["oauth_config"], "same scopes: the same app, another transport"
+    [command], [https_command] = socket["features"]["slash_commands"], https["features"]["slash_commands"]
+    assert command == {k: v for k, v in https_command.items() if k != "url"}
