@@ -39,8 +39,9 @@ def serve_in_background(query_seconds: float = 2.0) -> ServedDeployment:
     runner = Runner(name="irflow", query_seconds=query_seconds, pause_on_shutdown=False)
 
     async def register() -> None:
-        await runner.add_flow(run_playbook, name="run-playbook", entrypoint_type=EntrypointType.MODULE_PATH,
-                              description="Run an irflow playbook for an incident (dry-run prints the plan).")
+        await runner.add_flow(  # type: ignore[misc]  # Prefect's sync/async dual signature confuses mypy
+            run_playbook, name="run-playbook", entrypoint_type=EntrypointType.MODULE_PATH,
+            description="Run an irflow playbook for an incident (dry-run prints the plan).")
 
     asyncio.run(register())
     loop = asyncio.new_event_loop()

@@ -56,7 +56,7 @@ def normalize(item: Any, path: str) -> Alert:
         raise NormalizationError(f"{path}.time", "timestamp needs a timezone (e.g. 2026-01-01T00:00:00Z)")
     try:
         return Alert(
-            **({"time": time} if time else {}),
+            **({"time": time} if time else {}),  # type: ignore[arg-type]  # pydantic takes fields by name
             source=native.source or SOURCE, vendor_id=native.id, title=native.title,
             category=native.category, severity=native.severity, confidence=native.confidence,
             owasp=native.owasp or row.owasp, atlas=native.atlas if native.atlas is not None else list(row.atlas),

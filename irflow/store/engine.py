@@ -15,7 +15,7 @@ SQLITE_SYNCHRONOUS = "FULL"
 """WAL + synchronous=FULL: a commit is on disk (fsync'd WAL) before intake answers 202, so an accepted
 alert survives kill -9 and power loss alike. NORMAL would survive kill -9 but not power loss.
 
-Kept at FULL on purpose: intake's group commit (irflow.server.IntakeWriter) pays one fsync per group of
+Kept at FULL on purpose: intake's group commit (irflow.intake_writer.IntakeWriter) pays one fsync per group of
 concurrently arriving submissions, not one per request, so FULL meets the intake bars (bench/README.md:
 >1,000 single-alert POSTs/s, >10,000 alerts/s in batches on 2 cores) and there is nothing to trade the
 power-loss guarantee for. On this machine's disk an fsync is ~0.3 ms; CPU, not the disk, is the limit."""
