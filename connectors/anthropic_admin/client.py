@@ -13,24 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import requests
+from pydantic import SecretStr
 
 from irflow.connectors.anthropic_admin.settings import REQUIRED_ENV, AnthropicAdminSettings
-from irflow.connectors.errors import (
-    AuthError,
-    ConfigError,
-    Conflict,
-    ConnectorError,
-    InvalidRequest,
-    NotFound,
-    RateLimited,
-    Unavailable,
-)
+from irflow.connectors.errors import ConfigError, Conflict, InvalidRequest
+from irflow.connectors.http import MESSAGE_MAX, ErrorReport, JsonApi, Wording, cursor_pages, shows_tail
 from irflow.connectors.outcome import Outcome, PlannedCall
 
 SYSTEM = "anthropic"
@@ -38,14 +28,14 @@ API_VERSION = "2023-06-01"
 PAGE_MAX = 1000
 """The list route's documented maximum `limit` (1..1000, default 20)."""
 MIN_TAIL = 4
-DEFAULT_RETRY_AFTER = 1.0
-MESSAGE_MAX = 300
 KEY_FIELDS = ("id", "name", "status", "partial_key_hint", "created_at", "created_by", "expires_at")
 ID_FORMAT = ("Anthropic keys are named by their Admin API id (for example 'apikey_01Rj2N8SVvo6BePZj99NhmiT'); "
              "a key's secret value is not an id: resolve it with find_by_hint()")
 NO_REACTIVATION = "the key is archived: Anthropic cannot reactivate an archived key; issue a new one"
 _ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 Status = Literal["active", "inactive", "archived"]
+WORDING = Wording(reach="the API", bad_url="IRFLOW_ANTHROPIC_API_URL is not a usable URL",
+                  not_json="is IRFLOW_ANTHROPIC_API_URL the API?")
 
 
 def _check_id(key: str) -> str:
@@ -59,113 +49,45 @@ def _check_id(key: str) -> str:
     return key
 
 
-def _http_seconds(value: str) -> float | None:
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
+def _error_report(resp: requests.Response) -> ErrorReport:
+    """Anthropic's error answer ``{"type": "error", "error": {"type", "message"}, "request_id"}`` in one line.
 
-
-def retry_after(headers: Mapping[str, str]) -> float:
-    """Seconds to wait after a 429: Anthropic's ``retry-after`` (seconds, or an HTTP date); a second without it."""
-    raw = headers.get("retry-after")
-    seconds = _http_seconds(raw.strip()) if raw else None
-    return DEFAULT_RETRY_AFTER if seconds is None else seconds
-
-
-@dataclass(frozen=True)
-class _ErrorBody:
-    """Anthropic's error answer: ``{"type": "error", "error": {"type", "message"}, "request_id"}``."""
-
-    message: str
-    type: str | None = None
-
-
-def _error_body(resp: requests.Response) -> _ErrorBody:
+    Anthropic has no "unknown route" code, so every 404 is a NotFound.
+    """
     try:
         data = resp.json()
     except ValueError:
-        return _ErrorBody(resp.text.strip()[:MESSAGE_MAX] or resp.reason or "no body")
+        return ErrorReport(resp.text.strip()[:MESSAGE_MAX] or resp.reason or "no body")
     err = data.get("error") if isinstance(data, dict) else None
     if not isinstance(err, dict):
-        return _ErrorBody(str(data)[:MESSAGE_MAX])
-    kind = err.get("type")
-    return _ErrorBody(str(err.get("message") or ""), None if kind is None else str(kind))
+        return ErrorReport(str(data)[:MESSAGE_MAX])
+    kind = "" if err.get("type") is None else str(err.get("type"))
+    return ErrorReport(str(err.get("message") or "") + (f" [{kind}]" if kind else ""))
 
 
-class _Http:
+class _Http(JsonApi):
     """One API base, one admin key, one `requests.Session`; every call has a timeout and fails typed.
 
     The admin key lives only in a SecretStr and in the x-api-key header of each request: never in a URL,
-    an exception message or a repr, and any echo of it in an API answer is masked.
+    an exception message or a repr, and any echo of it in an API answer is masked. 500 api_error, 529
+    overloaded_error and any proxy's 5xx in between are Unavailable; a 429 waits for its ``retry-after``.
     """
 
     def __init__(self, settings: AnthropicAdminSettings, session: requests.Session | None = None) -> None:
         if settings.admin_key is None:
             raise ConfigError(f"the Anthropic admin client needs {', '.join(REQUIRED_ENV.values())}", system=SYSTEM)
-        self.base_url = settings.api_url
-        self._admin_key = settings.admin_key
-        self._timeout = settings.timeout
-        self._session = session or requests.Session()
+        super().__init__(system=SYSTEM, base_url=settings.api_url, timeout=settings.timeout, wording=WORDING,
+                         session=session)
+        self._admin_key: SecretStr = settings.admin_key
 
-    def __repr__(self) -> str:
-        return f"_Http({self.base_url!r})"
+    def _headers(self) -> dict[str, str]:
+        return {"x-api-key": self._admin_key.get_secret_value(), "anthropic-version": API_VERSION}
 
-    def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        return self._send("GET", path, params=params)
+    def _secrets(self) -> list[str]:
+        return [self._admin_key.get_secret_value()]
 
-    def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return self._send("POST", path, body=body)
-
-    def _send(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-              body: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        where = f"{method} {path}"
-        headers = {"x-api-key": self._admin_key.get_secret_value(), "anthropic-version": API_VERSION}
-        try:
-            resp = self._session.request(method, self.base_url + path, params=params, json=body,
-                                         headers=headers, timeout=self._timeout)
-        except requests.Timeout as exc:
-            raise Unavailable(f"{where}: no answer within {self._timeout:g}s", system=SYSTEM) from exc
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
-            raise ConfigError(f"IRFLOW_ANTHROPIC_API_URL is not a usable URL ({type(exc).__name__})",
-                              system=SYSTEM) from exc
-        except requests.RequestException as exc:
-            raise Unavailable(f"{where}: cannot reach the API ({type(exc).__name__})", system=SYSTEM) from exc
-        if resp.status_code >= 400:
-            raise self._error(where, resp)
-        return self._json(where, resp)
-
-    def _error(self, where: str, resp: requests.Response) -> ConnectorError:
-        status, body = resp.status_code, _error_body(resp)
-        message = self._scrub(f"{where}: {body.message}" + (f" [{body.type}]" if body.type else ""))
-        if status in (401, 403):
-            return AuthError(message, system=SYSTEM, status=status)
-        if status == 404:
-            return NotFound(message, system=SYSTEM, status=status)
-        if status == 409:
-            return Conflict(message, system=SYSTEM, status=status)
-        if status == 429:
-            return RateLimited(message, retry_after=retry_after(resp.headers), system=SYSTEM, status=status)
-        if status >= 500:  # 500 api_error, 529 overloaded_error, and any proxy in between
-            return Unavailable(message, system=SYSTEM, status=status)
-        return InvalidRequest(message, system=SYSTEM, status=status)
-
-    def _json(self, where: str, resp: requests.Response) -> dict[str, Any]:
-        try:
-            data = resp.json()
-        except ValueError as exc:
-            raise ConfigError(f"{where}: HTTP {resp.status_code} without JSON; is IRFLOW_ANTHROPIC_API_URL the API?",
-                              system=SYSTEM) from exc
-        return data if isinstance(data, dict) else {"result": data}
-
-    def _scrub(self, text: str) -> str:
-        text = text.replace(self._admin_key.get_secret_value(), "**********")
-        return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"
+    def _report(self, resp: requests.Response) -> ErrorReport:
+        return _error_report(resp)
 
 
 def describe(raw: Mapping[str, Any]) -> dict[str, object]:
@@ -181,14 +103,6 @@ def describe(raw: Mapping[str, Any]) -> dict[str, object]:
     state["blocked"] = raw.get("status") != "active"
     state["deleted"] = raw.get("status") == "archived"
     return state
-
-
-def hint_matches(hint: object, tail: str) -> bool:
-    """Does a partial key hint (``sk-ant-api03-R2D...igAA``) show this tail? `tail` may be the whole leaked key."""
-    if not isinstance(hint, str):
-        return False
-    shown = re.split(r"\.\.\.|\*+", hint)[-1]
-    return bool(shown) and (tail.endswith(shown) or shown.endswith(tail))
 
 
 def _path(key: str) -> str:
@@ -259,17 +173,10 @@ class AnthropicKeys:
         params = {"limit": str(max(1, min(page_size, PAGE_MAX)))}
         if workspace_id is not None:
             params["workspace_id"] = _check_id(workspace_id)
-        return [describe(raw) for raw in self._pages(params) if hint_matches(raw.get("partial_key_hint"), tail)]
+        return [describe(raw) for raw in self._pages(params) if shows_tail(raw.get("partial_key_hint"), tail)]
 
     def _pages(self, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-        while True:
-            page = self._http.get("/v1/organizations/api_keys", params)
-            data = page.get("data")
-            yield from (raw for raw in data if isinstance(raw, dict)) if isinstance(data, list) else ()
-            cursor = page.get("last_id")
-            if not page.get("has_more") or not cursor or cursor == params.get("after_id"):
-                return
-            params = {**params, "after_id": str(cursor)}
+        return cursor_pages(lambda query: self._http.get("/v1/organizations/api_keys", query), params, "after_id")
 
     def _set_status(self, key: str, wanted: Status, dry_run: bool) -> Outcome:
         call = _planned(key, wanted)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from functools import partial
+from datetime import datetime
 from typing import Any, Literal
 
 import boto3
@@ -34,6 +34,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from irflow.connectors import deadline
 from irflow.connectors.aws.settings import USER_POOL_ENV, AwsSettings
 from irflow.connectors.errors import (
     AuthError,
@@ -45,13 +46,12 @@ from irflow.connectors.errors import (
     RateLimited,
     Unavailable,
 )
+from irflow.connectors.http import error_for_status, retry_after, scrub
 from irflow.connectors.outcome import Outcome, PlannedCall
 
 SYSTEM_IAM = "aws_iam"
 SYSTEM_COGNITO = "cognito"
 ACTIVE, INACTIVE = "Active", "Inactive"
-DEFAULT_RETRY_AFTER = 1.0
-MESSAGE_MAX = 300
 Service = Literal["iam", "cognito-idp"]
 SETTLE_READS, SETTLE_PAUSE = 3, 0.5
 """IAM is eventually consistent: a state read right after a write may lag, so verify a few times."""
@@ -70,51 +70,23 @@ SIGNED_OUT = ("sessions revoked: signed out everywhere, refresh tokens invalidat
               "issued stay valid where they are verified offline until they expire")
 
 
-def _retry_after(headers: Mapping[str, str]) -> float:
-    """Seconds to wait, from Retry-After as delta-seconds or an HTTP date; a second when absent or garbled.
-
-    AWS rarely sends Retry-After on a throttle, but gateways and API Gateway-fronted services do.
-    """
-    value = str(headers.get("retry-after", "")).strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _client_error(system: str, operation: str, exc: ClientError, scrub: Callable[[str], str]) -> ConnectorError:
+def _client_error(system: str, operation: str, exc: ClientError, mask: Callable[[str], str]) -> ConnectorError:
     """Map an AWS error answer by its code, then by its HTTP status; the message text only informs people."""
     error: Mapping[str, Any] = exc.response.get("Error", {})
     meta: Mapping[str, Any] = exc.response.get("ResponseMetadata", {})
     code, status = str(error.get("Code", "")), meta.get("HTTPStatusCode")
-    message = scrub(f"{operation}: {code or 'error'}: {error.get('Message') or 'no message'}")
+    message = mask(f"{operation}: {code or 'error'}: {error.get('Message') or 'no message'}")
+    # AWS rarely sends Retry-After on a throttle, but gateways and API Gateway-fronted services do.
+    wait = partial(retry_after, meta.get("HTTPHeaders", {}), "retry-after")
     if code in NOT_FOUND_CODES:
         return NotFound(message, system=system, status=status)
     if code in AUTH_CODES:
         return AuthError(message, system=system, status=status)
     if code in THROTTLE_CODES or status == 429:
-        headers: Mapping[str, str] = meta.get("HTTPHeaders", {})
-        return RateLimited(message, retry_after=_retry_after(headers), system=system, status=status)
+        return RateLimited(message, retry_after=wait(), system=system, status=status)
     if code in INVALID_CODES:
         return InvalidRequest(message, system=system, status=status)
-    return _by_status(system, message, status)
-
-
-def _by_status(system: str, message: str, status: int | None) -> ConnectorError:
-    if status is not None and status >= 500:
-        return Unavailable(message, system=system, status=status)
-    if status in (401, 403):
-        return AuthError(message, system=system, status=status)
-    if status == 404:
-        return NotFound(message, system=system, status=status)
-    if status == 409:
-        return Conflict(message, system=system, status=status)
-    return InvalidRequest(message, system=system, status=status)
+    return error_for_status(status, message, system=system, retry_after=wait)
 
 
 def _iso(value: object) -> str | None:
@@ -189,6 +161,8 @@ class _Aws:
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """Call one AWS API operation by its API name (``UpdateAccessKey``); raises only ConnectorErrors."""
         method = getattr(self._client, xform_name(operation))
+        # botocore's timeouts are fixed per client, so a step's deadline can only stop the next call here.
+        deadline.request_timeout(self._timeout, system=self.system)
         try:
             answer: dict[str, Any] = method(**params)
         except ClientError as exc:
@@ -211,9 +185,7 @@ class _Aws:
         return ConnectorError(f"{operation}: {kind}", system=self.system)
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets():
-            text = text.replace(secret, "**********")
-        return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"
+        return scrub(text, self._secrets())
 
     def _secrets(self) -> list[str]:
         try:

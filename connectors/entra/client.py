@@ -14,8 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -29,10 +27,10 @@ from irflow.connectors.errors import (
     Conflict,
     ConnectorError,
     InvalidRequest,
-    NotFound,
     RateLimited,
     Unavailable,
 )
+from irflow.connectors.http import ErrorReport, JsonApi, Wording
 from irflow.connectors.outcome import Outcome, PlannedCall
 
 SYSTEM = "entra"
@@ -41,24 +39,10 @@ SELECT = "id,userPrincipalName,accountEnabled"
 """`accountEnabled` is not among the properties Graph returns by default: without $select it is absent."""
 REFRESH_MARGIN = 300.0
 """Renew a cached token this many seconds before it expires (as MSAL does), or at half its lifetime."""
-DEFAULT_RETRY_AFTER = 1.0
-MESSAGE_MAX = 300
+WORDING = Wording(reach="Microsoft", bad_url="the Entra login or Graph URL is not usable",
+                  not_json="are the Entra URLs Microsoft's?", wrong_url="is IRFLOW_ENTRA_GRAPH_URL Graph's v1.0 root?")
 REVOKED = ("refresh tokens and browser session cookies invalidated (signInSessionsValidFromDateTime reset); "
            "access tokens already issued live until they expire (up to ~1 h); not reversible")
-
-
-def _retry_after(resp: requests.Response) -> float:
-    """Seconds to wait, from Retry-After as delta-seconds or an HTTP date; a second when absent or garbled."""
-    value = resp.headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def user_path(user: str, suffix: str = "") -> str:
@@ -78,17 +62,21 @@ class _Token:
     renew_at: float
 
 
-def _graph_error(resp: requests.Response) -> tuple[str | None, str] | None:
-    """(code, message) of Graph's `{"error": {"code", "message", "innerError"}}`, or None for other bodies."""
+def _graph_report(resp: requests.Response) -> ErrorReport:
+    """Graph's `{"error": {"code", "message", "innerError"}}` in one line; a 404 without it is the route, not a user.
+
+    401/403 are InvalidAuthenticationToken or Authorization_RequestDenied (a missing permission); a 404 with
+    Graph's body is Request_ResourceNotFound.
+    """
     try:
         data = resp.json()
     except ValueError:
-        return None
+        data = None
     err = data.get("error") if isinstance(data, dict) else None
     if not isinstance(err, dict):
-        return None
-    code = err.get("code")
-    return (str(code) if code is not None else None), str(err.get("message") or "")
+        return ErrorReport(resp.reason or "no Graph error body", wrong_url=resp.status_code == 404)
+    code = None if err.get("code") is None else str(err.get("code"))
+    return ErrorReport(f"{err.get('message') or ''} [{code}]", code=code)
 
 
 def _token_error(resp: requests.Response) -> str:
@@ -105,7 +93,7 @@ def _token_error(resp: requests.Response) -> str:
     return f"{data.get('error')}{aadsts}: {' '.join(first_line)}".strip()
 
 
-class _Graph:
+class _Graph(JsonApi):
     """One tenant, one app registration, one `requests.Session`; every call has a timeout and fails typed.
 
     The client secret and the bearer live only in SecretStr values, the token request's form body and the
@@ -117,12 +105,12 @@ class _Graph:
         if settings.tenant_id is None or settings.client_id is None or settings.client_secret is None:
             needed = settings.missing() or list(REQUIRED_ENV.values())
             raise ConfigError(f"the Entra client needs {', '.join(needed)}", system=SYSTEM)
+        super().__init__(system=SYSTEM, base_url=settings.graph_url, timeout=settings.timeout, wording=WORDING,
+                         session=session, empty_ok=True)  # PATCH answers 204 No Content
         self.graph_url = settings.graph_url
         self.token_url = f"{settings.login_url}/{settings.tenant_id}/oauth2/v2.0/token"
         self._client_id = settings.client_id
-        self._secret = settings.client_secret
-        self._timeout = settings.timeout
-        self._session = session or requests.Session()
+        self._secret: SecretStr = settings.client_secret
         self._clock = clock
         self._token: _Token | None = None
 
@@ -133,7 +121,8 @@ class _Graph:
         """One Graph call; on 401 the cached token is dropped and the call made once more with a new one.
 
         A 401 means Graph did not act, so repeating a write is safe; it covers a token revoked or expired
-        early at Microsoft's side, which the local expiry cannot see.
+        early at Microsoft's side, which the local expiry cannot see. `query` goes on the URL as written
+        (``$select=...``), not percent-encoded as `requests` would encode params.
         """
         where = f"{method} {path}"
         resp = self._send(method, path, query, body)
@@ -142,12 +131,14 @@ class _Graph:
             resp = self._send(method, path, query, body)
         if resp.status_code >= 400:
             raise self._error(where, resp)
-        return self._json(where, resp)
+        return self._payload(where, resp)
 
     def _send(self, method: str, path: str, query: str, body: dict[str, Any] | None) -> requests.Response:
         url = self.graph_url + path + (f"?{query}" if query else "")
-        headers = {"Authorization": f"Bearer {self._bearer().get_secret_value()}", "Accept": "application/json"}
-        return self._request(f"{method} {path}", method, url, headers=headers, json=body)
+        return self._request(f"{method} {path}", method, url, headers=self._headers(), json=body)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._bearer().get_secret_value()}", "Accept": "application/json"}
 
     def _bearer(self) -> SecretStr:
         if self._token is None or self._clock() >= self._token.renew_at:
@@ -161,7 +152,7 @@ class _Graph:
         resp = self._request("POST token", "POST", self.token_url, data=form)
         if resp.status_code >= 400:
             raise self._token_failure(resp)
-        data = self._json("POST token", resp)
+        data = self._payload("POST token", resp)
         access, lifetime = data.get("access_token"), data.get("expires_in")
         if not isinstance(access, str) or not access or not isinstance(lifetime, int | float):
             raise ConfigError("the token endpoint answered without access_token/expires_in; is "
@@ -169,61 +160,25 @@ class _Graph:
         margin = min(REFRESH_MARGIN, float(lifetime) / 2)
         return _Token(SecretStr(access), started + float(lifetime) - margin)
 
-    def _request(self, where: str, method: str, url: str, **kwargs: Any) -> requests.Response:
-        try:
-            return self._session.request(method, url, timeout=self._timeout, **kwargs)
-        except requests.Timeout as exc:
-            raise Unavailable(f"{where}: no answer within {self._timeout:g}s", system=SYSTEM) from exc
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
-            raise ConfigError(f"the Entra login or Graph URL is not usable ({type(exc).__name__})",
-                              system=SYSTEM) from exc
-        except requests.RequestException as exc:
-            raise Unavailable(f"{where}: cannot reach Microsoft ({type(exc).__name__})", system=SYSTEM) from exc
-
     def _token_failure(self, resp: requests.Response) -> ConnectorError:
-        status, message = resp.status_code, self._scrub(f"POST token: {_token_error(resp)}")
-        if status == 429:
-            return RateLimited(message, retry_after=_retry_after(resp), system=SYSTEM, status=status)
-        if status >= 500:
-            return Unavailable(message, system=SYSTEM, status=status)
         # invalid_client (wrong or expired secret, 401), unauthorized_client (unknown app id), tenant not
         # found, invalid_scope (400): whatever the code, no token can be had with this configuration.
-        return AuthError(message, system=SYSTEM, status=status)
-
-    def _error(self, where: str, resp: requests.Response) -> ConnectorError:
-        status, parsed = resp.status_code, _graph_error(resp)
-        text = f"{parsed[1]} [{parsed[0]}]" if parsed else (resp.reason or "no Graph error body")
-        message = self._scrub(f"{where}: {text}")
-        if status in (401, 403):  # InvalidAuthenticationToken; Authorization_RequestDenied (missing permission)
-            return AuthError(message, system=SYSTEM, status=status)
-        if status == 404 and parsed is None:
-            return ConfigError(f"{message}; is IRFLOW_ENTRA_GRAPH_URL Graph's v1.0 root?", system=SYSTEM,
-                               status=status)
-        if status == 404:  # Request_ResourceNotFound
-            return NotFound(message, system=SYSTEM, status=status)
+        status, message = resp.status_code, self._scrub(f"POST token: {_token_error(resp)}")
         if status == 429:
-            return RateLimited(message, retry_after=_retry_after(resp), system=SYSTEM, status=status)
+            return RateLimited(message, retry_after=self._retry_after(resp), system=SYSTEM, status=status)
         if status >= 500:
             return Unavailable(message, system=SYSTEM, status=status)
+        return AuthError(message, system=SYSTEM, status=status)
+
+    def _secrets(self) -> list[str]:
+        return [self._secret.get_secret_value()] + ([self._token.value.get_secret_value()] if self._token else [])
+
+    def _report(self, resp: requests.Response) -> ErrorReport:
+        return _graph_report(resp)
+
+    def _refused(self, message: str, status: int, report: ErrorReport) -> ConnectorError:
+        # Every other 4xx, 409 included, refuses the request itself: none of these routes reports a state conflict.
         return InvalidRequest(message, system=SYSTEM, status=status)
-
-    @staticmethod
-    def _json(where: str, resp: requests.Response) -> dict[str, Any]:
-        if not resp.content:
-            return {}  # PATCH answers 204 No Content
-        try:
-            data = resp.json()
-        except ValueError as exc:
-            raise ConfigError(f"{where}: HTTP {resp.status_code} without JSON; are the Entra URLs Microsoft's?",
-                              system=SYSTEM) from exc
-        return data if isinstance(data, dict) else {"result": data}
-
-    def _scrub(self, text: str) -> str:
-        text = text.replace(self._secret.get_secret_value(), "**********")
-        if self._token is not None:
-            text = text.replace(self._token.value.get_secret_value(), "**********")
-        return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"
 
 
 def _planned(method: str, path: str, body: dict[str, Any] | None = None) -> PlannedCall:

@@ -14,25 +14,15 @@ in each request's basic-auth header: never in a URL, an exception message or a r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from requests.auth import HTTPBasicAuth
+from pydantic import SecretStr
+from requests.auth import AuthBase, HTTPBasicAuth
 
-from irflow.connectors.errors import (
-    AuthError,
-    ConfigError,
-    Conflict,
-    ConnectorError,
-    InvalidRequest,
-    NotFound,
-    RateLimited,
-    Unavailable,
-)
+from irflow.connectors.errors import ConfigError, Conflict, NotFound
+from irflow.connectors.http import ErrorReport, JsonApi, Wording
 from irflow.connectors.langfuse.settings import REQUIRED_ENV, LangfuseSettings
 from irflow.connectors.outcome import Outcome, PlannedCall
 
@@ -41,8 +31,8 @@ PROMPTS = "/api/public/v2/prompts"
 PAGE_LIMIT = 100
 """The largest page GET /v2/prompts accepts (`GetPromptsMetaSchema`: limit 1..100)."""
 MAX_PAGES = 1000
-DEFAULT_RETRY_AFTER = 1.0
-MESSAGE_MAX = 300
+WORDING = Wording(reach="Langfuse", bad_url="LANGFUSE_HOST is not a usable URL", not_json="is LANGFUSE_HOST Langfuse?",
+                  wrong_url="is LANGFUSE_HOST the Langfuse base URL, and recent enough?")
 
 
 def prompt_path(name: str) -> str:
@@ -50,114 +40,55 @@ def prompt_path(name: str) -> str:
     return f"{PROMPTS}/{quote(name, safe='')}"
 
 
-@dataclass(frozen=True)
-class _ErrorBody:
-    """What an error answer says; `page` is True when it is not Langfuse's JSON (Next.js's own 404 page)."""
+def _error_report(resp: requests.Response) -> ErrorReport:
+    """Langfuse's `{"message", "error"}` in one line; a body that is not Langfuse's JSON, or a 405, is the route.
 
-    message: str
-    kind: str | None = None
-    page: bool = False
-
-
-def _error_body(resp: requests.Response) -> _ErrorBody:
+    Next.js answers an unknown route with its own 404 page, which must never read as "no such prompt".
+    Retry-After on a 429 carries fractional seconds (`msBeforeNext / 1000`), which the default reads.
+    """
     try:
         data = resp.json()
     except ValueError:
         # Never echo a page body: it is HTML, and a 429 from Langfuse's rate limiter has no body at all.
-        return _ErrorBody(resp.reason or "no JSON body", page=bool(resp.text.strip()))
+        web_404 = bool(resp.text.strip()) and resp.status_code == 404
+        return ErrorReport(resp.reason or "no JSON body", wrong_url=web_404 or resp.status_code == 405)
+    return ErrorReport(_json_error_text(data), wrong_url=resp.status_code == 405)
+
+
+def _json_error_text(data: object) -> str:
     if not isinstance(data, dict):
-        return _ErrorBody(str(data))
+        return str(data)
     error = data.get("error")
     if isinstance(error, list):  # zod issues: [{"path": [...], "message": ...}]
         issues = [f"{'.'.join(map(str, i.get('path', [])))}: {i.get('message')}" for i in error if isinstance(i, dict)]
-        return _ErrorBody(f"{data.get('message') or 'Invalid request data'}: {'; '.join(issues[:5])}", "ZodError")
-    return _ErrorBody(str(data.get("message") or error or data), str(error) if isinstance(error, str) else None)
+        return f"{data.get('message') or 'Invalid request data'}: {'; '.join(issues[:5])} [ZodError]"
+    kind = f" [{error}]" if isinstance(error, str) and error else ""
+    return str(data.get("message") or error or data) + kind
 
 
-def _retry_after(resp: requests.Response) -> float:
-    """Seconds to wait: Langfuse sends fractional seconds (`msBeforeNext / 1000`); an HTTP date also works."""
-    value = resp.headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+class _Http(JsonApi):
+    """One Langfuse project, one key pair, one `requests.Session`; every call has a timeout and fails typed.
 
-
-class _Http:
-    """One Langfuse project, one key pair, one `requests.Session`; every call has a timeout and fails typed."""
+    Langfuse does not echo keys, but a message must never carry the secret key whatever it says.
+    """
 
     def __init__(self, settings: LangfuseSettings, session: requests.Session | None = None) -> None:
         if settings.host is None or settings.public_key is None or settings.secret_key is None:
             needed = settings.missing() or list(REQUIRED_ENV.values())
             raise ConfigError(f"the Langfuse client needs {', '.join(needed)}", system=SYSTEM)
-        self.base_url = settings.host
+        super().__init__(system=SYSTEM, base_url=settings.host, timeout=settings.timeout, wording=WORDING,
+                         session=session)
         self._public_key = settings.public_key
-        self._secret_key = settings.secret_key
-        self._timeout = settings.timeout
-        self._session = session or requests.Session()
+        self._secret_key: SecretStr = settings.secret_key
 
-    def __repr__(self) -> str:
-        return f"_Http({self.base_url!r})"
+    def _auth(self) -> AuthBase:
+        return HTTPBasicAuth(self._public_key, self._secret_key.get_secret_value())
 
-    def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        return self._send("GET", path, params=params)
+    def _secrets(self) -> list[str]:
+        return [self._secret_key.get_secret_value()]
 
-    def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self._send("PATCH", path, body=body)
-
-    def _send(self, method: str, path: str, *, params: dict[str, str] | None = None,
-              body: dict[str, Any] | None = None) -> dict[str, Any]:
-        where = f"{method} {path}"
-        auth = HTTPBasicAuth(self._public_key, self._secret_key.get_secret_value())
-        try:
-            resp = self._session.request(method, self.base_url + path, params=params, json=body, auth=auth,
-                                         timeout=self._timeout)
-        except requests.Timeout as exc:
-            raise Unavailable(f"{where}: no answer within {self._timeout:g}s", system=SYSTEM) from exc
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
-            raise ConfigError(f"LANGFUSE_HOST is not a usable URL ({type(exc).__name__})", system=SYSTEM) from exc
-        except requests.RequestException as exc:
-            raise Unavailable(f"{where}: cannot reach Langfuse ({type(exc).__name__})", system=SYSTEM) from exc
-        if resp.status_code >= 400:
-            raise self._error(where, resp)
-        return self._json(where, resp)
-
-    def _error(self, where: str, resp: requests.Response) -> ConnectorError:
-        status, body = resp.status_code, _error_body(resp)
-        message = self._scrub(f"{where}: {body.message}" + (f" [{body.kind}]" if body.kind else ""))
-        if status in (401, 403):
-            return AuthError(message, system=SYSTEM, status=status)
-        if (status == 404 and body.page) or status == 405:
-            return ConfigError(f"{message}; is LANGFUSE_HOST the Langfuse base URL, and recent enough?",
-                               system=SYSTEM, status=status)
-        if status == 404:
-            return NotFound(message, system=SYSTEM, status=status)
-        if status == 409:
-            return Conflict(message, system=SYSTEM, status=status)
-        if status == 429:
-            return RateLimited(message, retry_after=_retry_after(resp), system=SYSTEM, status=status)
-        if status >= 500:
-            return Unavailable(message, system=SYSTEM, status=status)
-        return InvalidRequest(message, system=SYSTEM, status=status)
-
-    def _json(self, where: str, resp: requests.Response) -> dict[str, Any]:
-        try:
-            data = resp.json()
-        except ValueError as exc:
-            raise ConfigError(f"{where}: HTTP {resp.status_code} without JSON; is LANGFUSE_HOST Langfuse?",
-                              system=SYSTEM) from exc
-        return data if isinstance(data, dict) else {"result": data}
-
-    def _scrub(self, text: str) -> str:
-        # Langfuse does not echo keys, but a message must never carry the secret key whatever it says.
-        text = text.replace(self._secret_key.get_secret_value(), "**********")
-        return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"
+    def _report(self, resp: requests.Response) -> ErrorReport:
+        return _error_report(resp)
 
 
 def _versions_in(body: dict[str, Any], name: str) -> set[int]:

@@ -18,17 +18,10 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from pydantic import SecretStr
 
-from irflow.connectors.errors import (
-    AuthError,
-    ConfigError,
-    Conflict,
-    ConnectorError,
-    InvalidRequest,
-    NotFound,
-    RateLimited,
-    Unavailable,
-)
+from irflow.connectors.errors import ConfigError, Conflict, ConnectorError, InvalidRequest
+from irflow.connectors.http import DEFAULT_RETRY_AFTER, ErrorReport, JsonApi, Wording
 from irflow.connectors.okta.settings import REQUIRED_ENV, OktaSettings
 from irflow.connectors.outcome import Outcome, PlannedCall
 
@@ -37,8 +30,8 @@ ACTIVE, SUSPENDED = "ACTIVE", "SUSPENDED"
 NOT_FOUND_CODE = "E0000007"
 VALIDATION_CODE = "E0000001"
 """Okta's "API validation failed": for lifecycle calls, the user's status does not allow the transition."""
-DEFAULT_RETRY_AFTER = 1.0
-MESSAGE_MAX = 300
+WORDING = Wording(reach="Okta", bad_url="OKTA_ORG_URL is not a usable URL",
+                  not_json="is OKTA_ORG_URL the Okta org?", wrong_url="is OKTA_ORG_URL the org's base URL?")
 REVOKED = ("Okta sessions and OAuth/OIDC tokens revoked: the user must sign in again; not reversible, "
            "nothing to restore")
 
@@ -119,74 +112,42 @@ def user_path(user: str, suffix: str = "") -> str:
     return f"/api/v1/users/{quote(user, safe='@')}{suffix}"
 
 
-class _Http:
+class _Http(JsonApi):
     """One org, one API token, one `requests.Session`; every call has a timeout and fails typed.
 
     The token lives only in a SecretStr and in the Authorization header of each request: never in a URL,
-    an exception message or a repr, and any echo of it in an answer is masked.
+    an exception message or a repr, and any echo of it in an answer is masked. A 2xx without a body is
+    ``{}``: the lifecycle calls and 204s answer so.
     """
 
     def __init__(self, settings: OktaSettings, session: requests.Session | None = None) -> None:
         if settings.org_url is None or settings.api_token is None:
             needed = settings.missing() or list(REQUIRED_ENV.values())
             raise ConfigError(f"the Okta client needs {', '.join(needed)}", system=SYSTEM)
-        self.base_url = settings.org_url
-        self._token = settings.api_token
-        self._timeout = settings.timeout
-        self._session = session or requests.Session()
+        super().__init__(system=SYSTEM, base_url=settings.org_url, timeout=settings.timeout, wording=WORDING,
+                         session=session, empty_ok=True)
+        self._token: SecretStr = settings.api_token
 
-    def __repr__(self) -> str:
-        return f"_Http({self.base_url!r})"
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"SSWS {self._token.get_secret_value()}", "Accept": "application/json",
+                "Content-Type": "application/json"}
 
-    def send(self, method: str, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """One call; the JSON object Okta answered, ``{}`` for 204 and the lifecycle calls' empty bodies."""
-        where = f"{method} {path}"
-        headers = {"Authorization": f"SSWS {self._token.get_secret_value()}", "Accept": "application/json",
-                   "Content-Type": "application/json"}
-        try:
-            resp = self._session.request(method, self.base_url + path, params=params, headers=headers,
-                                         timeout=self._timeout)
-        except requests.Timeout as exc:
-            raise Unavailable(f"{where}: no answer within {self._timeout:g}s", system=SYSTEM) from exc
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
-            raise ConfigError(f"OKTA_ORG_URL is not a usable URL ({type(exc).__name__})", system=SYSTEM) from exc
-        except requests.RequestException as exc:
-            raise Unavailable(f"{where}: cannot reach Okta ({type(exc).__name__})", system=SYSTEM) from exc
-        if resp.status_code >= 400:
-            raise self._error(where, resp)
-        return self._json(resp)
+    def _secrets(self) -> list[str]:
+        return [self._token.get_secret_value()]
 
-    def _error(self, where: str, resp: requests.Response) -> ConnectorError:
-        status, body = resp.status_code, _okta_error(resp)
+    def _report(self, resp: requests.Response) -> ErrorReport:
+        # 401/403: E0000011 invalid token, E0000006 lacks the admin role or scope; 404: E0000007 whatever the
+        # code, but a 404 without Okta's body is the route (a wrong OKTA_ORG_URL); 429: E0000047.
+        body = _okta_error(resp)
         text = body.text() if body else (resp.reason or "no Okta error body")
-        message = self._scrub(f"{where}: {text}")
-        if status in (401, 403):  # E0000011 invalid token, E0000006 lacks the admin role / scope
-            return AuthError(message, system=SYSTEM, status=status)
-        if status == 404 and body is None:
-            return ConfigError(f"{message}; is OKTA_ORG_URL the org's base URL?", system=SYSTEM, status=status)
-        if status == 404:  # E0000007; the status decides, whatever the code
-            return NotFound(message, system=SYSTEM, status=status)
-        if status == 429:  # E0000047
-            return RateLimited(message, retry_after=retry_after(resp), system=SYSTEM, status=status)
-        if status >= 500:
-            return Unavailable(message, system=SYSTEM, status=status)
-        return _Refused(message, code=body.code if body else None, status=status)
+        return ErrorReport(text, wrong_url=resp.status_code == 404 and body is None,
+                           code=body.code if body else None)
 
-    @staticmethod
-    def _json(resp: requests.Response) -> dict[str, Any]:
-        if not resp.content:
-            return {}
-        try:
-            data = resp.json()
-        except ValueError as exc:
-            raise ConfigError(f"HTTP {resp.status_code} without JSON; is OKTA_ORG_URL the Okta org?",
-                              system=SYSTEM) from exc
-        return data if isinstance(data, dict) else {"result": data}
+    def _retry_after(self, resp: requests.Response) -> float:
+        return retry_after(resp)
 
-    def _scrub(self, text: str) -> str:
-        text = text.replace(self._token.get_secret_value(), "**********")
-        return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"
+    def _refused(self, message: str, status: int, report: ErrorReport) -> ConnectorError:
+        return _Refused(message, code=report.code, status=status)
 
 
 def _planned(method: str, path: str, params: Mapping[str, str] | None = None) -> PlannedCall:
@@ -269,7 +230,7 @@ class OktaUsers:
         if dry_run:
             return _dry(call)
         before = self.info(user)
-        self._http.send("DELETE", user_path(user, "/sessions"), params)
+        self._http.send("DELETE", user_path(user, "/sessions"), params=params)
         return Outcome(call, before, self.info(user), changed=True, detail=REVOKED)
 
     def _transition(self, call: PlannedCall, user: str, before: dict[str, object], wanted: str,

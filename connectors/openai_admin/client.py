@@ -16,21 +16,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import requests
+from pydantic import SecretStr
 
-from irflow.connectors.errors import (
-    AuthError,
-    ConfigError,
-    Conflict,
-    ConnectorError,
-    InvalidRequest,
-    NotFound,
-    RateLimited,
-    Unavailable,
+from irflow.connectors.errors import ConfigError, Conflict, InvalidRequest, NotFound, RateLimited, Unavailable
+from irflow.connectors.http import (
+    DEFAULT_RETRY_AFTER,
+    MESSAGE_MAX,
+    ErrorReport,
+    JsonApi,
+    Wording,
+    cursor_pages,
+    header_seconds,
+    shows_tail,
 )
 from irflow.connectors.openai_admin.settings import REQUIRED_ENV, OpenAIAdminSettings
 from irflow.connectors.outcome import Outcome, PlannedCall
@@ -39,8 +39,6 @@ SYSTEM = "openai"
 PAGE_MAX = 100
 """The list route's documented maximum `limit` (1..100, default 20)."""
 MIN_TAIL = 4
-DEFAULT_RETRY_AFTER = 1.0
-MESSAGE_MAX = 300
 NO_BLOCK = ("OpenAI project API keys cannot be blocked or unblocked: the Admin API only deletes them "
             "(DELETE /v1/organization/projects/{project_id}/api_keys/{key_id}), which is irreversible; "
             "use delete (approval required) or block the key at the gateway instead")
@@ -54,6 +52,9 @@ KEY_FIELDS = ("id", "name", "redacted_value", "created_at", "last_used_at")
 """Documented on every `organization.project.api_key`: enough to audit a deletion and to tell whose key it was."""
 NEWER_FIELDS = ("status", "expires_at", "owner_project_access")
 """Reported when the API sends them (newer answers do); absent ones are not invented."""
+WORDING = Wording(reach="the API", bad_url="IRFLOW_OPENAI_API_URL is not a usable URL",
+                  not_json="is IRFLOW_OPENAI_API_URL the API?",
+                  wrong_url="is IRFLOW_OPENAI_API_URL the API's base URL?")
 
 
 @dataclass(frozen=True)
@@ -83,26 +84,22 @@ class KeyRef:
         return f"{self.project_id}/{self.key_id}"
 
 
-@dataclass(frozen=True)
-class _ErrorBody:
-    """OpenAI's error object: ``{"error": {"message", "type", "param", "code"}}``."""
+def _error_report(resp: requests.Response) -> ErrorReport:
+    """OpenAI's error object ``{"error": {"message", "type", "param", "code"}}`` as one line with its tags.
 
-    message: str
-    type: str | None = None
-    code: str | None = None
-
-
-def _error_body(resp: requests.Response) -> _ErrorBody:
+    404 ``unknown_url`` is the route, not the key: it must never read as "already deleted".
+    """
     try:
         data = resp.json()
     except ValueError:
-        return _ErrorBody(resp.text.strip()[:MESSAGE_MAX] or resp.reason or "no body")
+        return ErrorReport(resp.text.strip()[:MESSAGE_MAX] or resp.reason or "no body")
     err = data.get("error") if isinstance(data, dict) else None
     if not isinstance(err, dict):
-        return _ErrorBody(str(data)[:MESSAGE_MAX])
-    kind, code = err.get("type"), err.get("code")
-    return _ErrorBody(str(err.get("message") or ""), None if kind is None else str(kind),
-                      None if code is None else str(code))
+        return ErrorReport(str(data)[:MESSAGE_MAX])
+    kind, code = (None if err.get(name) is None else str(err.get(name)) for name in ("type", "code"))
+    tags = "/".join(t for t in (kind, code) if t)
+    text = str(err.get("message") or "") + (f" [{tags}]" if tags else "")
+    return ErrorReport(text, wrong_url=resp.status_code == 404 and code == "unknown_url", code=code)
 
 
 def _go_duration(value: str) -> float | None:
@@ -111,18 +108,6 @@ def _go_duration(value: str) -> float | None:
     if not parts or "".join(number + unit for number, unit in parts) != value:
         return None
     return sum(float(number) * _GO_UNITS[unit] for number, unit in parts)
-
-
-def _http_seconds(value: str) -> float | None:
-    """Retry-After as delta-seconds or an HTTP date."""
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def _milliseconds(value: str) -> float | None:
@@ -138,7 +123,7 @@ def retry_after(headers: Mapping[str, str]) -> float:
     Order: ``retry-after-ms`` (what OpenAI's SDKs read first), ``Retry-After``, then the request limit's
     ``x-ratelimit-reset-requests`` Go duration (``1s``, ``6m0s``).
     """
-    parsers = (("retry-after-ms", _milliseconds), ("Retry-After", _http_seconds),
+    parsers = (("retry-after-ms", _milliseconds), ("Retry-After", header_seconds),
                ("x-ratelimit-reset-requests", _go_duration))
     for name, parse in parsers:
         raw = headers.get(name)
@@ -148,7 +133,7 @@ def retry_after(headers: Mapping[str, str]) -> float:
     return DEFAULT_RETRY_AFTER
 
 
-class _Http:
+class _Http(JsonApi):
     """One API base, one admin key, one `requests.Session`; every call has a timeout and fails typed.
 
     The admin key lives only in a SecretStr and in the Authorization header of each request: never in a
@@ -158,67 +143,21 @@ class _Http:
     def __init__(self, settings: OpenAIAdminSettings, session: requests.Session | None = None) -> None:
         if settings.admin_key is None:
             raise ConfigError(f"the OpenAI admin client needs {', '.join(REQUIRED_ENV.values())}", system=SYSTEM)
-        self.base_url = settings.api_url
-        self._admin_key = settings.admin_key
-        self._timeout = settings.timeout
-        self._session = session or requests.Session()
+        super().__init__(system=SYSTEM, base_url=settings.api_url, timeout=settings.timeout, wording=WORDING,
+                         session=session)
+        self._admin_key: SecretStr = settings.admin_key
 
-    def __repr__(self) -> str:
-        return f"_Http({self.base_url!r})"
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._admin_key.get_secret_value()}"}
 
-    def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        return self._send("GET", path, params=params)
+    def _secrets(self) -> list[str]:
+        return [self._admin_key.get_secret_value()]
 
-    def delete(self, path: str) -> dict[str, Any]:
-        return self._send("DELETE", path)
+    def _report(self, resp: requests.Response) -> ErrorReport:
+        return _error_report(resp)
 
-    def _send(self, method: str, path: str, *, params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        where = f"{method} {path}"
-        headers = {"Authorization": f"Bearer {self._admin_key.get_secret_value()}"}
-        try:
-            resp = self._session.request(method, self.base_url + path, params=params, headers=headers,
-                                         timeout=self._timeout)
-        except requests.Timeout as exc:
-            raise Unavailable(f"{where}: no answer within {self._timeout:g}s", system=SYSTEM) from exc
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
-            raise ConfigError(f"IRFLOW_OPENAI_API_URL is not a usable URL ({type(exc).__name__})",
-                              system=SYSTEM) from exc
-        except requests.RequestException as exc:
-            raise Unavailable(f"{where}: cannot reach the API ({type(exc).__name__})", system=SYSTEM) from exc
-        if resp.status_code >= 400:
-            raise self._error(where, resp)
-        return self._json(where, resp)
-
-    def _error(self, where: str, resp: requests.Response) -> ConnectorError:
-        status, body = resp.status_code, _error_body(resp)
-        tags = "/".join(t for t in (body.type, body.code) if t)
-        message = self._scrub(f"{where}: {body.message}" + (f" [{tags}]" if tags else ""))
-        if status in (401, 403):
-            return AuthError(message, system=SYSTEM, status=status)
-        if status == 404 and body.code == "unknown_url":  # the route, not the key: never "already deleted"
-            return ConfigError(f"{message}; is IRFLOW_OPENAI_API_URL the API's base URL?", system=SYSTEM, status=status)
-        if status == 404:
-            return NotFound(message, system=SYSTEM, status=status)
-        if status == 409:
-            return Conflict(message, system=SYSTEM, status=status)
-        if status == 429:
-            return RateLimited(message, retry_after=retry_after(resp.headers), system=SYSTEM, status=status)
-        if status >= 500:
-            return Unavailable(message, system=SYSTEM, status=status)
-        return InvalidRequest(message, system=SYSTEM, status=status)
-
-    def _json(self, where: str, resp: requests.Response) -> dict[str, Any]:
-        try:
-            data = resp.json()
-        except ValueError as exc:
-            raise ConfigError(f"{where}: HTTP {resp.status_code} without JSON; is IRFLOW_OPENAI_API_URL the API?",
-                              system=SYSTEM) from exc
-        return data if isinstance(data, dict) else {"result": data}
-
-    def _scrub(self, text: str) -> str:
-        text = text.replace(self._admin_key.get_secret_value(), "**********")
-        return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"
+    def _retry_after(self, resp: requests.Response) -> float:
+        return retry_after(resp.headers)
 
 
 def _owner(raw: Mapping[str, Any]) -> dict[str, object]:
@@ -239,14 +178,6 @@ def describe(project_id: str, raw: Mapping[str, Any]) -> dict[str, object]:
     state.update({name: raw[name] for name in NEWER_FIELDS if name in raw})
     state["owner"] = _owner(raw)
     return state
-
-
-def tail_matches(redacted: object, tail: str) -> bool:
-    """Does a redacted value (``sk-abc...wxyz``) show this tail? `tail` may be the tail or the whole leaked key."""
-    if not isinstance(redacted, str):
-        return False
-    shown = re.split(r"\.\.\.|\*+", redacted)[-1]
-    return bool(shown) and (tail.endswith(shown) or shown.endswith(tail))
 
 
 def _planned(method: str, path: str) -> PlannedCall:
@@ -317,19 +248,12 @@ class OpenAIKeys:
                                  system=SYSTEM)
         tail = redacted_tail.strip()
         return [describe(project_id, raw) for raw in self._pages(project_id, page_size, owner_project_access)
-                if tail_matches(raw.get("redacted_value"), tail)]
+                if shows_tail(raw.get("redacted_value"), tail)]
 
     def _pages(self, project_id: str, page_size: int, access: OwnerAccess) -> Iterator[dict[str, Any]]:
         path = f"/v1/organization/projects/{project_id}/api_keys"
         params = {"limit": str(max(1, min(page_size, PAGE_MAX))), "owner_project_access": access}
-        while True:
-            page = self._http.get(path, params)
-            data = page.get("data")
-            yield from (raw for raw in data if isinstance(raw, dict)) if isinstance(data, list) else ()
-            cursor = page.get("last_id")
-            if not page.get("has_more") or not cursor or cursor == params.get("after"):
-                return
-            params = {**params, "after": str(cursor)}
+        return cursor_pages(lambda query: self._http.get(path, query), params, "after")
 
     def _confirm_project(self, ref: KeyRef) -> None:
         try:

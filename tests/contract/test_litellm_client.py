@@ -33,7 +33,8 @@ from irflow.connectors.errors import (
 )
 from irflow.connectors.gateway.interface import KeyRevoker, TeamBlocker, UserBlocker
 from irflow.connectors.gateway.local import LocalGateway
-from irflow.connectors.litellm.client import LiteLLMKeys, LiteLLMTeams, LiteLLMUsers, _Http, wire_key
+from irflow.connectors.litellm.client import LiteLLMKeys, LiteLLMTeams, LiteLLMUsers, wire_key
+from irflow.connectors.litellm.proxy import ProxyApi as _Http
 from irflow.connectors.litellm.settings import LiteLLMSettings
 from irflow.store.engine import Database
 from irflow.store.tables import GatewayBlockRow
