@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import State
 
 from irflow import decisions, enrich, incidents, response, runtime
+from irflow.connectors import deadline
 from irflow.connectors.errors import ConnectorError, RateLimited
 from irflow.models import ActionStatus
 from irflow.playbook import OnFailure, Step
@@ -36,12 +37,13 @@ MAX_RETRY_AFTER_S = 120.0
 
 
 @task(name="run-action", retries=2, retry_delay_seconds=1, retry_condition_fn=_retryable)
-def run_action(action_id: str, ttl_seconds: int | None = None) -> str:
-    """One connector call, recorded in irflow's actions table. A rate limit waits what the target asked
-    (Retry-After, capped) before the retry."""
+def run_action(action_id: str, ttl_seconds: int | None = None, timeout_s: float | None = None) -> str:
+    """One connector call, recorded in irflow's actions table, within the step's timeout (per attempt). A rate
+    limit waits what the target asked (Retry-After, capped) before the retry."""
     rt = runtime.get()
     try:
-        return response.execute(rt.db, rt.systems, action_id, ttl_seconds)
+        with deadline.within(timeout_s):
+            return response.execute(rt.db, rt.systems, action_id, ttl_seconds)
     except RateLimited as exc:
         time.sleep(min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER_S))
         raise
@@ -55,10 +57,10 @@ def enrich_incident(incident_id: str) -> None:
 
 
 def _run(action_id: str, ttl_seconds: int | None = None, step: Step | None = None) -> str:
-    """Run the task (with the step's retries); a failure after its retries is recorded on the action, never
-    lost. Call timeouts are the connectors' own (every call has one)."""
+    """Run the task (with the step's retries and timeout); a failure after its retries is recorded on the
+    action, never lost. Undos have no step: their calls are bounded by the connectors' own timeouts."""
     task_ = run_action if step is None else run_action.with_options(retries=step.retries)
-    state = task_(action_id, ttl_seconds, return_state=True)
+    state = task_(action_id, ttl_seconds, step.timeout if step else None, return_state=True)
     if state.is_completed():
         return str(state.result())
     rt = runtime.get()

@@ -228,7 +228,15 @@ def _claim(db: Database, action_id: str) -> tuple[str, str, dict[str, Any]] | st
         if automation_paused(s) and row.approved_by is None and row.undo_of is None:
             return row.status
         row.status, row.updated_at = ActionStatus.running.value, utcnow()
-        return row.name, row.system, dict(row.args)
+        # An earlier attempt that failed retryably (row.error) or died mid-call (stale) may have acted.
+        return row.name, row.system, dict(row.args) | ({RETRIED: True} if row.error or stale else {})
+
+
+RETRIED = "__retried"
+UNCERTAIN_BEFORE = ("an earlier attempt ended without an answer and may have made this change, so the state "
+                    "recorded as before may be the state after it: check before relying on an undo")
+"""A retry that finds the change already made cannot tell whether its own earlier attempt made it (a timeout
+after the target acted) or the state was so before; the timeline and audit say so instead of guessing."""
 
 
 def execute(db: Database, systems: Systems, action_id: str, ttl_seconds: int | None = None) -> str:
@@ -237,6 +245,7 @@ def execute(db: Database, systems: Systems, action_id: str, ttl_seconds: int | N
     if isinstance(claimed, str):
         return claimed
     name, system, args = claimed
+    retried = bool(args.pop(RETRIED, False))
     try:
         outcome = actions.get(name).run(systems, system, args, False)
     except ConnectorError as exc:
@@ -252,13 +261,16 @@ def execute(db: Database, systems: Systems, action_id: str, ttl_seconds: int | N
         row.updated_at = utcnow()
         if ttl_seconds:
             row.expires_at = row.updated_at + timedelta(seconds=ttl_seconds)
-        detail = f" ({outcome.detail})" if outcome.detail else ""
+        uncertain = retried and not outcome.changed
+        notes = [outcome.detail or "", UNCERTAIN_BEFORE if uncertain else ""]
+        detail = f" ({'; '.join(n for n in notes if n)})" if any(notes) else ""
         incidents.add_timeline(s, row.incident_id, "action", f"{row.name} on {row.target}: done{detail}")
         if row.undo_of is not None:
             _mark_undone(s, row)
         audit.append(s, actor=row.approved_by or "irflow", kind="action.done", subject=row.id,
                      data={"incident": row.incident_id, "name": row.name, "system": row.system,
-                           "changed": outcome.changed, "playbook_hash": row.playbook_hash})
+                           "changed": outcome.changed, "playbook_hash": row.playbook_hash,
+                           **({"before_uncertain": True} if uncertain else {})})
     return ActionStatus.done.value
 
 

@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 import urllib3
 
+from irflow.connectors import deadline
 from irflow.connectors.errors import (
     AuthError,
     ConfigError,
@@ -223,7 +224,7 @@ class MlflowPrompts:
 
     def _call(self, where: str, fn: Callable[[Any], T]) -> T:
         """Run one MlflowClient call within irflow's timeout and turn MLflow's errors into connector errors."""
-        with _http_limits(self._timeout):
+        with _http_limits(deadline.request_timeout(self._timeout, system=SYSTEM)):
             client = self._connect()
             try:
                 return fn(client)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from irflow import decisions, incidents, intake, orchestrate, rbac, response, runtime
+from irflow import decisions, enrich, incidents, intake, orchestrate, rbac, response, runtime
 from irflow.bodies import split
 from irflow.models import utcnow
 from irflow.settings import IrflowSettings
@@ -381,3 +381,61 @@ def test_step_flows_run_and_custom_ones_are_gated(make_rt, monkeypatch) -> None:
     orchestrate.respond(rt, decisions.approve(rt.db, rt.settings, acts["quarantine"].id, APPROVER))
     after = _actions(rt, incident_id)["quarantine"]
     assert after.status == "done" and after.after == {"quarantined": "kb/faq.md", "incident": incident_id}
+
+
+def test_a_step_timeout_bounds_a_slow_target(make_rt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with LiteLLMProxy() as proxy:
+        proxy.add_key("app-key-1")
+        monkeypatch.setenv("LITELLM_PROXY_URL", proxy.url)
+        monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER_KEY)
+        rt = make_rt("""\
+- id: block-at-gateway
+  action: keys.block
+  target: litellm
+  timeout: 1
+  retries: 0
+  args: {key: "{{ incident.actor.api_key }}"}
+""")
+        incident_id = _alert(rt)
+        enrich.enrich(rt.db, rt.systems, incident_id)  # done first, so the slow answer below is the step's
+        proxy.delay_next(4)  # answered well within LiteLLM's own 10 s timeout, but not within the step's 1 s
+        orchestrate.respond(rt, incident_id)
+    step = _actions(rt, incident_id)["block-at-gateway"]
+    assert step.status == "failed" and "step timeout of 1s reached" in (step.error or ""), step.error
+
+
+def test_a_retry_that_finds_the_change_made_says_the_before_state_is_uncertain(  # type: ignore[no-untyped-def]
+        make_rt, monkeypatch) -> None:
+    with LiteLLMProxy() as proxy:
+        proxy.add_key("app-key-1")
+        monkeypatch.setenv("LITELLM_PROXY_URL", proxy.url)
+        monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER_KEY)
+        rt = make_rt("""\
+- id: block-at-gateway
+  action: keys.block
+  target: litellm
+  retries: 1
+  args: {key: "{{ incident.actor.api_key }}"}
+""")
+        incident_id = _alert(rt)
+        proxy.lose_next_answer()  # the block lands, the answer is a 504: the retry finds the key blocked
+        orchestrate.respond(rt, incident_id)
+        assert not proxy.authenticates("app-key-1")
+    step = _actions(rt, incident_id)["block-at-gateway"]
+    assert step.status == "done"
+    with rt.db.tx() as s:
+        timeline = [t.text for t in incidents.timeline_of(s, incident_id)]
+        done = s.execute(select(AuditRow).where(AuditRow.kind == "action.done")).scalars().one()
+    assert any("may have made this change" in t for t in timeline), timeline
+    assert done.data.get("before_uncertain") is True
+
+
+def test_a_first_attempt_that_finds_the_change_made_is_not_uncertain(make_rt) -> None:  # type: ignore[no-untyped-def]
+    rt = make_rt(SUSPEND)
+    rt.systems.gateway.users.suspend("eve")  # suspended before the incident, by someone else
+    incident_id = _alert(rt)
+    orchestrate.respond(rt, incident_id)
+    with rt.db.tx() as s:
+        timeline = [t.text for t in incidents.timeline_of(s, incident_id)]
+    assert _actions(rt, incident_id)["suspend"].status == "done"
+    assert not any("may have made this change" in t for t in timeline)
