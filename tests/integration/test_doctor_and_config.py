@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.contract.litellm_server import MASTER_KEY, LiteLLMProxy
+from tests.integration.procs import IRFLOW
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _doctor(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("irflow")
     full = os.environ | {"IRFLOW_HOME": str(home)} | env
-    return subprocess.run([str(exe), "doctor"], env=full, capture_output=True, text=True, timeout=120, cwd=REPO)
+    return subprocess.run([IRFLOW, "doctor"], env=full, capture_output=True, text=True, timeout=120, cwd=REPO)
 
 
 def test_doctor_defaults_are_local_twins(tmp_path: Path) -> None:

@@ -11,13 +11,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from irflow.prefect_server import free_port
+from tests.integration.procs import IRFLOW, wait_http
 
 pytestmark = pytest.mark.integration
 
@@ -97,27 +96,14 @@ def _stored_vendor_ids(db: Path) -> set[str]:
     return set(json.loads(out.stdout))
 
 
-def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "irflow serve exited"
-        try:
-            if requests.get(url, timeout=1).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not come up")
-
-
 def test_every_acknowledged_alert_survives_kill_9(tmp_path: Path, prefect_api: str) -> None:
     home, port = tmp_path / "home", free_port()
     env = os.environ | {"IRFLOW_HOME": str(home), "IRFLOW_INTAKE_TOKEN": TOKEN, "PREFECT_API_URL": prefect_api}
-    exe = Path(sys.executable).with_name("irflow")
     with (tmp_path / "serve.log").open("wb") as log:
-        server = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, stdout=log,
+        server = subprocess.Popen([IRFLOW, "serve", "--port", str(port)], env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
     try:
-        _wait(f"http://127.0.0.1:{port}/healthz", server)
+        wait_http(f"http://127.0.0.1:{port}/healthz", server)
         load = _Load(port, server)
         threads = [threading.Thread(target=load.singles, args=(c, c == 0)) for c in range(6)]
         threads += [threading.Thread(target=load.batches_, args=(c,)) for c in range(2)]

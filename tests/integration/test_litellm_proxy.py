@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 import requests
 
 from irflow.prefect_server import free_port
+from tests.integration.procs import IRFLOW, processes_with_env
 
 pytestmark = pytest.mark.integration
 
@@ -73,18 +73,6 @@ def _process(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> Itera
                     break
                 except subprocess.TimeoutExpired:
                     continue
-
-
-def _processes_with_env(entry: str) -> list[int]:
-    """PIDs whose environment holds `entry` (Linux /proc): proof that nothing was left running."""
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if entry.encode() in environ.read_bytes().split(b"\0"):
-                found.append(int(environ.parent.name))
-        except OSError:
-            continue
-    return found
 
 
 def _chat(base: str, content: str, user: str, session: str) -> requests.Response:
@@ -143,7 +131,7 @@ def test_litellm_proxy_guardrail_block_becomes_an_incident(prefect_api: str, tmp
         "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
         "NO_PROXY": "127.0.0.1,localhost", "IRFLOW_TEST_LITELLM_RUN": run,
     }
-    irflow_cmd = [str(Path(sys.executable).with_name("irflow")), "serve", "--port", str(irflow_port)]
+    irflow_cmd = [IRFLOW, "serve", "--port", str(irflow_port)]
     proxy_cmd = [str(LITELLM), "--config", str(CONFIG), "--host", "127.0.0.1", "--port", str(proxy_port)]
 
     with ExitStack() as stack:
@@ -189,4 +177,4 @@ def test_litellm_proxy_guardrail_block_becomes_an_incident(prefect_api: str, tmp
     assert irflow.returncode == 0, _tail(irflow_log)
     assert "Traceback" not in irflow_log.read_text(errors="replace"), _tail(irflow_log)
     assert "Traceback" not in proxy_log.read_text(errors="replace"), _tail(proxy_log)
-    assert _processes_with_env(marker) == [], "irflow serve or the LiteLLM proxy left a process running"
+    assert processes_with_env(marker) == [], "irflow serve or the LiteLLM proxy left a process running"

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,21 +14,11 @@ import pytest
 import requests
 
 from irflow.prefect_server import free_port
+from tests.integration.procs import IRFLOW, processes_with_env, wait_http
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _wait(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not come up")
 
 
 def _poll_incident(base: str, incident_id: str, headers: dict[str, str], timeout: float = 120) -> dict:
@@ -47,12 +36,11 @@ def test_serve_owns_prefect_and_contains_over_http(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env |= {"IRFLOW_HOME": str(tmp_path / "home"), "IRFLOW_INTAKE_TOKEN": "t0ken-for-tests"}
-    exe = Path(sys.executable).with_name("irflow")
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, cwd=REPO,
+    proc = subprocess.Popen([IRFLOW, "serve", "--port", str(port)], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base, headers = f"http://127.0.0.1:{port}", {"Authorization": "Bearer t0ken-for-tests"}
     try:
-        _wait(f"{base}/healthz")
+        wait_http(f"{base}/healthz", proc)
         body = (REPO / "examples" / "alerts" / "prompt_injection.json").read_bytes()
         answer = requests.post(f"{base}/v1/alerts", data=body, headers=headers, timeout=30)
         assert answer.status_code == 202, answer.text
@@ -67,19 +55,7 @@ def test_serve_owns_prefect_and_contains_over_http(tmp_path: Path) -> None:
         output = proc.communicate(timeout=60)[0].decode(errors="replace")
     assert proc.returncode == 0, output
     assert "Traceback" not in output, output
-    assert _processes_with_env(f"PREFECT_HOME={tmp_path / 'home' / 'prefect'}") == [], "Prefect server left running"
-
-
-def _processes_with_env(entry: str) -> list[int]:
-    """PIDs whose environment holds `entry` (Linux /proc), to prove serve stopped what it started."""
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if entry.encode() in environ.read_bytes().split(b"\0"):
-                found.append(int(environ.parent.name))
-        except OSError:
-            continue
-    return found
+    assert processes_with_env(f"PREFECT_HOME={tmp_path / 'home' / 'prefect'}") == [], "Prefect server left running"
 
 
 def test_serve_offers_the_playbook_as_a_prefect_deployment(tmp_path: Path, prefect_api: str) -> None:
@@ -92,11 +68,11 @@ def test_serve_offers_the_playbook_as_a_prefect_deployment(tmp_path: Path, prefe
 
     port, home = free_port(), tmp_path / "home"
     env = os.environ | {"IRFLOW_HOME": str(home), "IRFLOW_INTAKE_TOKEN": "t", "PREFECT_API_URL": prefect_api}
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("irflow")), "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([IRFLOW, "serve", "--port", str(port)], env=env,
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base, headers = f"http://127.0.0.1:{port}", {"Authorization": "Bearer t"}
     try:
-        _wait(f"{base}/healthz")
+        wait_http(f"{base}/healthz", proc)
         body = b'{"title": "t", "category": "jailbreak", "severity": "low", "actor": {"user": "ui-user"}}'
         incident_id = requests.post(f"{base}/v1/alerts", data=body, headers=headers, timeout=30).json()[0]["incident_id"]
         run = run_deployment(name=DEPLOYMENT, parameters={"playbook": "leaked_api_key", "incident_id": incident_id},

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -28,8 +27,17 @@ from irflow.slack_blocks import APPROVE, STEP
 from irflow.store.tables import AuditRow, RunbookProgressRow
 from tests.contract.slack_server import SlackServer
 from tests.contract.slack_socket_server import SocketModeServer
+from tests.integration.procs import IRFLOW
 from tests.integration.test_slack_app import (
-    APPROVER, OUTSIDER, PLAYBOOK, RESPONDER, VIEWER, Env, block_action_payload, signed, slash_form,
+    APPROVER,
+    OUTSIDER,
+    PLAYBOOK,
+    RESPONDER,
+    VIEWER,
+    Env,
+    block_action_payload,
+    signed,
+    slash_form,
 )
 
 pytestmark = pytest.mark.integration
@@ -172,7 +180,7 @@ def test_irflow_serve_connects_over_socket_mode(tmp_path: Path, prefect_api: str
                             prefect_api, "SLACK_BOT_TOKEN": slack.token, "SLACK_APP_TOKEN": slack.app_token,
                             "SLACK_API_URL": slack.url}
         env.pop("SLACK_SIGNING_SECRET", None)
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("irflow")), "serve", "--port", str(free_port())],
+        proc = subprocess.Popen([IRFLOW, "serve", "--port", str(free_port())],
                                 env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             slack.socket.wait_connected(1, timeout=120)
