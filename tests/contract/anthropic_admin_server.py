@@ -23,15 +23,13 @@ forward only).
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from tests.contract.loopback import (INVALID_JSON, Fault, LoopbackServer, Reply, Request, Routes, id_cursor_page,
+                                     read_json)
 
 ADMIN_KEY = "sk-ant-admin01-loopback-7d2f9a4c1e6b"
 API_VERSION = "2023-06-01"
@@ -40,8 +38,8 @@ STATUSES = ("active", "inactive", "archived")
 LIST_STATUSES = (*STATUSES, "expired")
 FAULT_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error",
                500: "api_error", 529: "overloaded_error"}
-Reply = tuple[int, Any, dict[str, str]]
-_INVALID_JSON = object()
+Handler = Callable[[dict[str, str], Request], Reply]
+"""A route's handler: path parameters and the request in, reply out."""
 _request_ids = count(1)
 
 
@@ -84,41 +82,23 @@ class Seen:
     api_key: str | None
     version: str | None
 
+    @classmethod
+    def of(cls, request: Request) -> Seen:
+        return cls(request.method, request.target, request.raw.decode(errors="replace"),
+                   request.headers.get("x-api-key"), request.headers.get("anthropic-version"))
 
-@dataclass
-class _Fault:
-    status: int
-    headers: dict[str, str]
 
-
-class AnthropicAdminServer:
-    """The loopback Admin API: organization keys, switches, a request log, a server on 127.0.0.1."""
+class AnthropicAdminServer(LoopbackServer[Seen]):
+    """The loopback Admin API: organization keys, switches, and what `LoopbackServer` serves and logs."""
 
     def __init__(self, admin_key: str = ADMIN_KEY) -> None:
+        super().__init__(Seen.of)
         self.admin_key = admin_key
         self.keys: dict[str, OrgKey] = {}
-        self.requests: list[Seen] = []
-        self._faults: list[_Fault] = []
-        self._delays: list[float] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.api = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
-
-    def __enter__(self) -> AnthropicAdminServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        self._routes: Routes[Handler] = Routes({
+            LIST_PATH: {"GET": self._list},
+            f"{LIST_PATH}/{{key_id}}": {"GET": self._retrieve, "POST": self._update},
+        })
 
     # --- state and switches -------------------------------------------------------------------------
     def add_key(self, key_id: str, secret: str, **fields: Any) -> OrgKey:
@@ -127,80 +107,61 @@ class AnthropicAdminServer:
                                    **fields)
         return self.keys[key_id]
 
-    def fail_next(self, status: int, times: int = 1, headers: Mapping[str, str] | None = None) -> None:
-        """The next `times` requests get `status` (429 + retry-after, 403, 500, 529) before any routing."""
-        self._faults.extend(_Fault(status, dict(headers or {})) for _ in range(times))
-
-    def delay_next(self, seconds: float) -> None:
-        """The next request is answered only after `seconds`: for client timeouts."""
-        self._delays.append(seconds)
-
-    def writes(self) -> list[Seen]:
-        return [seen for seen in self.requests if seen.method != "GET"]
-
     # --- the HTTP surface ---------------------------------------------------------------------------
-    def handle(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Reply:
-        """Answer one request as Anthropic would: fault, route, method, auth, version, validation, handler."""
-        delay = self._delays.pop(0) if self._delays else 0.0
-        if delay:
-            time.sleep(delay)
-        with self._lock:
-            self.requests.append(Seen(method, target, raw.decode(errors="replace"), headers.get("x-api-key"),
-                                      headers.get("anthropic-version")))
-            return self._answer(method, target, headers, raw)
+    def handle(self, request: Request) -> Reply:
+        """Answer as Anthropic would, every answer naming its request id in a header too."""
+        status, body, headers = super().handle(request)
+        return status, body, {"request-id": body.get("request_id", "req_loopback_ok"), **headers}
 
-    def _answer(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Reply:
-        if self._faults:
-            fault = self._faults.pop(0)
-            status, body, _ = anthropic_error(fault.status, FAULT_TYPES.get(fault.status, "api_error"),
-                                              f"loopback fault {fault.status}")
-            return status, body, fault.headers
-        parts = urlsplit(target)
-        key_id = parts.path.removeprefix(LIST_PATH + "/") if parts.path.startswith(LIST_PATH + "/") else None
-        if parts.path != LIST_PATH and (key_id is None or not key_id or "/" in key_id):
+    def answer(self, request: Request) -> Reply:
+        """Route, method, auth, version header, validation, handler."""
+        found = self._routes.find(request.path)
+        if found is None:
             return anthropic_error(404, "not_found_error", "Not found")
-        allowed = ("GET",) if key_id is None else ("GET", "POST")
-        if method not in allowed:
-            status, body, _ = anthropic_error(405, "invalid_request_error", f"Method {method} not allowed")
-            return status, body, {"Allow": ", ".join(allowed)}
-        refused = self._auth(headers)
+        _, methods, params = found
+        if request.method not in methods:
+            status, body, _ = anthropic_error(405, "invalid_request_error", f"Method {request.method} not allowed")
+            return status, body, {"Allow": ", ".join(methods)}
+        refused = self._auth(request)
         if refused:
             return refused
-        if key_id is None:
-            return self._list(dict(parse_qsl(parts.query)))
-        return self._retrieve(key_id) if method == "GET" else self._update(key_id, _parse(raw))
+        return methods[request.method](params, request)
 
-    def _auth(self, headers: Mapping[str, str]) -> Reply | None:
-        given = headers.get("x-api-key")
+    def fault_reply(self, fault: Fault) -> Reply:
+        status, body, _ = anthropic_error(fault.status, FAULT_TYPES.get(fault.status, "api_error"),
+                                          f"loopback fault {fault.status}")
+        return status, body, fault.headers
+
+    def _auth(self, request: Request) -> Reply | None:
+        given = request.headers.get("x-api-key")
         if not given:
             return anthropic_error(401, "authentication_error", "x-api-key header is required")
         if given != self.admin_key:
             return anthropic_error(401, "authentication_error", "invalid x-api-key")
-        if not headers.get("anthropic-version"):
+        if not request.headers.get("anthropic-version"):
             return anthropic_error(400, "invalid_request_error", "anthropic-version: header is required")
         return None
 
     # --- routes -------------------------------------------------------------------------------------
-    def _list(self, query: dict[str, str]) -> Reply:
+    def _list(self, _params: dict[str, str], request: Request) -> Reply:
+        query = request.query
         limit = query.get("limit", "20")
         if not limit.isdigit() or not 1 <= int(limit) <= 1000:
             return anthropic_error(400, "invalid_request_error", "limit: Input should be between 1 and 1000")
         if query.get("status", "active") not in LIST_STATUSES:
             return anthropic_error(400, "invalid_request_error", f"status: Input should be {_one_of(LIST_STATUSES)}")
         keys = [k for k in self.keys.values() if _wanted(k, query)]
-        after = query.get("after_id")
-        start = next((i + 1 for i, k in enumerate(keys) if k.id == after), len(keys)) if after else 0
-        page = keys[start:start + int(limit)]
-        return 200, {"data": [k.record() for k in page], "first_id": page[0].id if page else None,
-                     "last_id": page[-1].id if page else None, "has_more": start + len(page) < len(keys)}, {}
+        return 200, id_cursor_page(keys, query.get("after_id"), int(limit)), {}
 
-    def _retrieve(self, key_id: str) -> Reply:
+    def _retrieve(self, params: dict[str, str], _request: Request) -> Reply:
+        key_id = params["key_id"]
         key = self.keys.get(key_id)
         if key is None:
             return anthropic_error(404, "not_found_error", f"API key {key_id} not found")
         return 200, key.record(), {}
 
-    def _update(self, key_id: str, body: Any) -> Reply:
+    def _update(self, params: dict[str, str], request: Request) -> Reply:
+        key_id, body = params["key_id"], read_json(request.raw)
         problem = _body_problem(body)
         if problem:
             return anthropic_error(400, "invalid_request_error", problem)
@@ -225,16 +186,9 @@ def _wanted(key: OrgKey, query: dict[str, str]) -> bool:
     return all(query.get(name) in (None, value) for name, value in filters)
 
 
-def _parse(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return _INVALID_JSON
-
-
 def _body_problem(body: Any) -> str | None:
     """The 400 message for a body the update route refuses, or None."""
-    if body is _INVALID_JSON or body is None:
+    if body is INVALID_JSON or body is None:
         return "There was an issue with the request body: it is not valid JSON"
     if not isinstance(body, dict):
         return "body: Input should be a valid dictionary"
@@ -247,29 +201,3 @@ def _body_problem(body: Any) -> str | None:
     if name is not None and (not isinstance(name, str) or not 1 <= len(name) <= 500):
         return "name: String should have between 1 and 500 characters"
     return None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 16  # headers and body leave in one write: no Nagle / delayed-ACK stall per request
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        api: AnthropicAdminServer = self.server.api  # type: ignore[attr-defined]
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        status, payload, extra = api.handle(self.command, self.path, headers, raw)
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("request-id", payload.get("request_id", "req_loopback_ok"))
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass  # keep pytest output to what the tests say

@@ -35,18 +35,18 @@ other Graph routes and methods (DELETE /users/{id} is 405 here); token signature
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
+
+from tests.contract.loopback import (INVALID_JSON, Fault, LoopbackServer, Reply, Request, Seen, bearer_token,
+                                     fault_headers, read_json)
 
 TENANT_ID = "8f2c1a9e-4b7d-4e3f-9a61-2d5c7b0e3f14"
 CLIENT_ID = "1d3b5f7a-9c2e-4a6b-8d0f-2e4a6c8b0d1f"
@@ -56,8 +56,6 @@ TOKEN_PATH = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$")
 DEFAULT_PROPS = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
                  "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id")
 SELECTABLE = frozenset(DEFAULT_PROPS) | {"accountEnabled", "signInSessionsValidFromDateTime"}
-Reply = tuple[int, Any, dict[str, str]]
-_NOT_JSON = object()
 
 
 @dataclass
@@ -78,27 +76,6 @@ class GraphUser:
                 "preferredLanguage": None, "surname": last, "userPrincipalName": self.user_principal_name,
                 "id": self.id, "accountEnabled": shown_enabled,
                 "signInSessionsValidFromDateTime": self.sign_in_sessions_valid_from}
-
-
-@dataclass(frozen=True)
-class Seen:
-    """One request as it reached Microsoft: what a test checks for "no write" and "no secret on the wire"."""
-
-    method: str
-    target: str
-    body: str
-    authorization: str | None
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.target).path
-
-
-@dataclass
-class _Fault:
-    status: int
-    retry_after: str | None
-    target: str
 
 
 @dataclass(frozen=True)
@@ -123,40 +100,19 @@ def token_error(status: int, error: str, aadsts: int, description: str) -> Reply
                     "error_uri": f"https://login.microsoftonline.com/error?code={aadsts}"}, {}
 
 
-class EntraTenant:
-    """The loopback tenant: token issuance, users, switches, a request log, one server on 127.0.0.1."""
+class EntraTenant(LoopbackServer[Seen]):
+    """The loopback tenant: token issuance, users, switches, and what `LoopbackServer` serves and logs."""
 
     def __init__(self, tenant_id: str = TENANT_ID, client_id: str = CLIENT_ID,
                  client_secret: str = CLIENT_SECRET) -> None:
+        super().__init__(Seen.of)
         self.tenant_id, self.client_id, self.client_secret = tenant_id, client_id, client_secret
         self.users: dict[str, GraphUser] = {}
         self.tokens: dict[str, float] = {}
         """Issued bearer -> monotonic time it expires; `expire_tokens()` ends them all."""
         self.token_lifetime = 3599
-        self.requests: list[Seen] = []
         self.forbid_writes = False
         self.stale_reads = 0
-        self._faults: list[_Fault] = []
-        self._delays: list[float] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.tenant = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
-
-    def __enter__(self) -> EntraTenant:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
 
     @property
     def graph_url(self) -> str:
@@ -173,13 +129,10 @@ class EntraTenant:
         return self.users.get(ref) or next(
             (u for u in self.users.values() if u.user_principal_name.lower() == ref.lower()), None)
 
-    def fail_next(self, status: int, times: int = 1, retry_after: str | None = None,
-                  target: str = "graph") -> None:
+    def fail_next(self, status: int, times: int = 1, headers: Mapping[str, str] | None = None, *,
+                  retry_after: str | None = None, target: str = "graph") -> None:
         """The next `times` requests to `target` ("graph" or "token") get `status` (429, 500, 503)."""
-        self._faults.extend(_Fault(status, retry_after, target) for _ in range(times))
-
-    def delay_next(self, seconds: float) -> None:
-        self._delays.append(seconds)
+        self.queue_faults(Fault(status, fault_headers(retry_after, headers), scope=target), times)
 
     def expire_tokens(self) -> None:
         """Every bearer issued so far is now expired (or revoked) at Microsoft's side."""
@@ -192,32 +145,22 @@ class EntraTenant:
         return [s for s in self.requests if s.method != "GET" and not TOKEN_PATH.match(s.path)]
 
     # --- the HTTP surface ---------------------------------------------------------------------------
-    def handle(self, method: str, target: str, authorization: str | None, raw: bytes) -> Reply:
-        delay = self._delays.pop(0) if self._delays else 0.0
-        if delay:
-            time.sleep(delay)
-        with self._lock:
-            self.requests.append(Seen(method, target, raw.decode(errors="replace"), authorization))
-            parts = urlsplit(target)
-            token_call = TOKEN_PATH.match(parts.path)
-            fault = self._fault_for("token" if token_call else "graph")
-            if fault:
-                return fault
-            if token_call:
-                return self._token(method, token_call["tenant"], raw)
-            return self._graph(method, parts.path, dict(parse_qsl(parts.query)), authorization, raw)
+    def fault_scope(self, request: Request) -> str:
+        return "token" if TOKEN_PATH.match(request.path) else "graph"
 
-    def _fault_for(self, target: str) -> Reply | None:
-        if not self._faults or self._faults[0].target != target:
-            return None
-        fault = self._faults.pop(0)
-        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-        if target == "token":
+    def answer(self, request: Request) -> Reply:
+        token_call = TOKEN_PATH.match(request.path)
+        if token_call:
+            return self._token(request.method, token_call["tenant"], request.raw)
+        return self._graph(request.method, request.path, request.query, request.authorization, request.raw)
+
+    def fault_reply(self, fault: Fault) -> Reply:
+        if fault.scope == "token":
             status, body, _ = token_error(fault.status, "temporarily_unavailable", 90033,
                                           "A transient error has occurred. Please try again.")
-            return status, body, headers
+            return status, body, fault.headers
         code = {429: "TooManyRequests", 503: "serviceNotAvailable"}.get(fault.status, "UnknownError")
-        return graph_error(fault.status, code, "Too many requests" if fault.status == 429 else "", headers)
+        return graph_error(fault.status, code, "Too many requests" if fault.status == 429 else "", fault.headers)
 
     # --- the identity platform ----------------------------------------------------------------------
     def _token(self, method: str, tenant: str, raw: bytes) -> Reply:
@@ -282,7 +225,7 @@ class EntraTenant:
     def _auth(self, authorization: str | None) -> Reply | None:
         challenge = {"WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/'
                      'common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"'}
-        token = (authorization or "").removeprefix("Bearer ").strip()
+        token = bearer_token(authorization)
         if not token:
             return graph_error(401, "InvalidAuthenticationToken", "Access token is empty.", challenge)
         if token not in self.tokens:
@@ -306,8 +249,8 @@ class EntraTenant:
         return 200, {"@odata.context": context, **{p: record[p] for p in wanted}}, {}
 
     def _patch_user(self, user: GraphUser, _query: dict[str, str], raw: bytes) -> Reply:
-        body = _parse(raw)
-        if body is _NOT_JSON or not isinstance(body, dict):
+        body = read_json(raw.strip())
+        if body is INVALID_JSON or not isinstance(body, dict):
             return graph_error(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type "
                                "header is set and payload is of valid JSON format.")
         extra = [name for name in body if name != "accountEnabled"]
@@ -327,35 +270,3 @@ class EntraTenant:
         user.revocations += 1
         user.sign_in_sessions_valid_from = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return 200, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean", "value": True}, {}
-
-
-def _parse(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw.strip() else None
-    except ValueError:
-        return _NOT_JSON
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 16  # headers and body leave in one write: no Nagle / delayed-ACK stall per request
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        tenant: EntraTenant = self.server.tenant  # type: ignore[attr-defined]
-        status, payload, headers = tenant.handle(self.command, self.path, self.headers.get("Authorization"), raw)
-        data = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        if payload is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass  # keep pytest output to what the tests say

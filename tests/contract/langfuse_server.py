@@ -28,22 +28,20 @@ Not modelled: DELETE of prompts, chat prompts, prompt dependencies, protected la
 from __future__ import annotations
 
 import base64
-import json
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
+
+from tests.contract.loopback import INVALID_JSON, Fault, LoopbackServer, Reply, Request, Seen, Text, read_json
 
 PUBLIC_KEY = "pk-lf-loopback-1111"
 SECRET_KEY = "sk-lf-loopback-secret-8c2d7e4f9a"
 PREFIX = "/api/public/v2/prompts"
 INVALID_CREDENTIALS = "Invalid credentials. Confirm that you've configured the correct host."
 NEXT_404_PAGE = "<!DOCTYPE html><html><head><title>404: This page could not be found</title></head></html>"
-Reply = tuple[int, Any, dict[str, str]]
-"""Status, body (dict/list as JSON, str as HTML, None as empty) and extra headers."""
+Handler = Callable[[list[str], dict[str, str], Any], Reply]
+"""A route's handler: the name's path segments, the query and the JSON body in, reply out."""
 
 
 def langfuse_error(status: int, message: str, name: str) -> Reply:
@@ -71,52 +69,17 @@ class PromptVersion:
                 "labels": list(self.labels), "tags": list(self.tags), "commitMessage": None}
 
 
-@dataclass(frozen=True)
-class Seen:
-    """One request as it reached Langfuse: what a test checks for "no write" and "no secret on the wire"."""
+class LangfuseServer(LoopbackServer[Seen]):
+    """The loopback Langfuse: prompt versions, switches, and what `LoopbackServer` serves and logs."""
 
-    method: str
-    target: str
-    body: str
-    authorization: str | None
-
-
-@dataclass
-class _Fault:
-    status: int
-    retry_after: str | None
-
-
-class LangfuseServer:
-    """The loopback Langfuse: prompt versions, switches, a request log, a ThreadingHTTPServer on 127.0.0.1."""
+    json_type = "application/json; charset=utf-8"
 
     def __init__(self, public_key: str = PUBLIC_KEY, secret_key: str = SECRET_KEY) -> None:
+        super().__init__(Seen.of)
         self.public_key, self.secret_key = public_key, secret_key
         self.prompts: dict[str, list[PromptVersion]] = {}
-        self.requests: list[Seen] = []
         self.patch_ignores_labels = False
         """A Langfuse that answers 200 to PATCH but moves nothing: the client must notice, not trust the 200."""
-        self._faults: list[_Fault] = []
-        self._delays: list[float] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.langfuse = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
-
-    def __enter__(self) -> LangfuseServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
 
     # --- state and switches -------------------------------------------------------------------------
     def add_version(self, name: str, prompt: str, labels: list[str] | None = None) -> PromptVersion:
@@ -131,17 +94,6 @@ class LangfuseServer:
         """The version carrying `label`, read straight from the state: the test's independent check."""
         return next((v.version for v in self.prompts.get(name, []) if label in v.labels), None)
 
-    def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
-        """The next `times` requests get `status` (429 with Retry-After, 500, 503) before any routing."""
-        self._faults.extend(_Fault(status, retry_after) for _ in range(times))
-
-    def delay_next(self, seconds: float) -> None:
-        """The next request is answered only after `seconds`: for client timeouts."""
-        self._delays.append(seconds)
-
-    def writes(self) -> list[Seen]:
-        return [seen for seen in self.requests if seen.method != "GET"]
-
     def _label(self, name: str, target: PromptVersion, labels: list[str]) -> None:
         for other in self.prompts[name]:
             if other is not target:
@@ -149,34 +101,24 @@ class LangfuseServer:
         target.labels = list(dict.fromkeys([*target.labels, *labels]))
 
     # --- the HTTP surface ---------------------------------------------------------------------------
-    def handle(self, method: str, target: str, authorization: str | None, raw: bytes) -> Reply:
-        """Answer one request as Langfuse would: fault, route, method, auth, validation, handler."""
-        delay = self._delays.pop(0) if self._delays else 0.0
-        if delay:
-            time.sleep(delay)
-        with self._lock:
-            self.requests.append(Seen(method, target, raw.decode(errors="replace"), authorization))
-            if self._faults:
-                return self._fault(self._faults.pop(0))
-            return self._answer(method, target, authorization, raw)
-
-    def _answer(self, method: str, target: str, authorization: str | None, raw: bytes) -> Reply:
-        parts = urlsplit(target)
-        route = self._route(method, parts.path)
+    def answer(self, request: Request) -> Reply:
+        """Route, method, auth, validation, handler: the order of Next.js and `withMiddlewares`."""
+        route = self._route(request.method, request.path)
         if route is None:
-            return 404, NEXT_404_PAGE, {}
+            return 404, Text(NEXT_404_PAGE), {}
         handlers, segments = route
-        if method not in handlers:
+        if request.method not in handlers:
             return langfuse_error(405, "Method not allowed", "MethodNotAllowedError")
-        denied = self._auth(authorization, method)
+        denied = self._auth(request.authorization, request.method)
         if denied:
             return denied
-        body = _parse(raw)
-        if body is _INVALID_JSON:
+        body = read_json(request.raw)
+        if body is INVALID_JSON:
             return 400, {"message": "Invalid JSON body", "error": "InvalidRequestError"}, {}
-        return handlers[method](segments, dict(parse_qsl(parts.query)), body)
+        return handlers[request.method](segments, request.query, body)
 
-    def _route(self, method: str, path: str) -> tuple[dict[str, Callable[..., Reply]], list[str]] | None:
+    def _route(self, method: str, path: str) -> tuple[dict[str, Handler], list[str]] | None:
+        """A catch-all route: its handlers depend on the method as well as on the path."""
         if path == PREFIX:
             return {"GET": self._list, "POST": self._create}, []
         if not path.startswith(PREFIX + "/") or path == PREFIX + "/":
@@ -186,9 +128,9 @@ class LangfuseServer:
             return {"PATCH": self._update_labels}, segments
         return {"GET": self._get}, segments
 
-    def _fault(self, fault: _Fault) -> Reply:
-        if fault.status == 429:
-            return 429, None, {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+    def fault_reply(self, fault: Fault) -> Reply:
+        if fault.status == 429:  # RateLimitService: an empty body, only Retry-After
+            return 429, None, fault.headers
         return langfuse_error(fault.status, "Internal Server Error", "loopback fault")
 
     def _auth(self, authorization: str | None, method: str) -> Reply | None:
@@ -267,50 +209,5 @@ class LangfuseServer:
         return 200, found[0].record(), {}
 
 
-_INVALID_JSON = object()
-
-
-def _parse(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return _INVALID_JSON
-
-
 def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 16  # headers and body leave in one write: no Nagle / delayed-ACK stall per request
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        server: LangfuseServer = self.server.langfuse  # type: ignore[attr-defined]
-        status, payload, headers = server.handle(self.command, self.path, self.headers.get("Authorization"), raw)
-        if payload is None:
-            data, kind = b"", None
-        elif isinstance(payload, str):
-            data, kind = payload.encode(), "text/html; charset=utf-8"
-        else:
-            data, kind = json.dumps(payload).encode(), "application/json; charset=utf-8"
-        self.send_response(status)
-        if kind:
-            self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client timed out first (delay_next): nothing left to answer
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass  # keep pytest output to what the tests say

@@ -54,45 +54,27 @@ auth check with a cache that is always fresh.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
+
+from tests.contract.litellm_server_validation import REGENERATE, validate
+from tests.contract.loopback import Fault, LoopbackServer, Reply, Request, Routes, Seen, bearer_token, read_json
 
 MASTER_KEY = "sk-master-loopback-7f3a9c2e5b1d"
 UNBLOCK_WITHOUT_ENTERPRISE = "Blocked user check was never set. This call has no effect."
 NOT_PREMIUM = ("Regenerating Virtual Keys is an Enterprise feature, You must be a LiteLLM Enterprise user to use "
                "this feature. If you have a license please set `LITELLM_LICENSE` in your env.")
-REGENERATE = "/key/{key}/regenerate"
-_REGENERATE_PATH = re.compile(r"/key/(?P<key>.*)/regenerate")  # Starlette's {key:path}: anything, slashes too
 _DURATION = re.compile(r"(\d+)(mo|[smhdw]?)")  # litellm_core_utils.duration_parser._extract_from_regex
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000}
 KEY_UPDATABLE = ("key_alias", "user_id", "team_id", "spend", "max_budget", "rpm_limit", "tpm_limit", "blocked")
 CUSTOMER_UPDATABLE = ("alias", "blocked", "max_budget", "budget_id", "default_model")
-Reply = tuple[int, Any, dict[str, str]]
-_INVALID_JSON = object()
-
-BODY_SCHEMA: dict[str, dict[str, str]] = {
-    "/key/block": {"key": "str"},
-    "/key/unblock": {"key": "str"},
-    "/key/update": {"key": "str"},
-    "/key/delete": {},
-    "/customer/block": {"user_ids": "list[str]"},
-    "/customer/unblock": {"user_ids": "list[str]"},
-    "/customer/update": {"user_id": "str"},
-    "/team/block": {"team_id": "str"},
-    "/team/unblock": {"team_id": "str"},
-}
-OPTIONAL_BODY: dict[str, tuple[str, ...]] = {
-    route: ("key", "new_key", "new_master_key", "grace_period") for route in (REGENERATE, "/key/regenerate")
-}
-"""Routes whose body model is Optional[...] with only optional fields: no body is fine, a wrong type is not."""
+Handler = Callable[[dict[str, str], Any], Reply]
+"""A route's handler: query (with path parameters) and JSON body in, reply out."""
 
 
 def token_for(key: str) -> str:
@@ -152,48 +134,23 @@ class Customer:
         return {k: v for k, v in asdict(self).items() if v is not None}  # model_dump(exclude_none=True)
 
 
-@dataclass(frozen=True)
-class Seen:
-    """One request as it reached the proxy: what a test checks for "no write" and "no secret on the wire"."""
-
-    method: str
-    target: str
-    body: str
-    authorization: str | None
-
-
-@dataclass
-class _Fault:
-    status: int
-    retry_after: str | None
-
-
-class LiteLLMProxy:
-    """The loopback proxy: state, switches, a request log, and a ThreadingHTTPServer on 127.0.0.1."""
+class LiteLLMProxy(LoopbackServer[Seen]):
+    """The loopback proxy: keys, teams, customers, switches, and what `LoopbackServer` serves and logs."""
 
     def __init__(self, master_key: str = MASTER_KEY) -> None:
+        super().__init__(Seen.of)
         self.master_key = master_key
         self.keys: dict[str, KeyRow] = {}
         self.customers: dict[str, Customer] = {}
         self.teams: dict[str, Team] = {}
         self.deprecated: dict[str, tuple[str, float]] = {}
         """Old token -> (new token, revoke_at): LiteLLM_DeprecatedVerificationToken during a grace period."""
-        self.requests: list[Seen] = []
         self.customer_block_fails_after_write = False
         self.customer_update_drops_false = False
         self.premium_user = True
         self.rotation_grace_period = ""
-        self._faults: list[_Fault] = []
-        self._delays: list[float] = []
         self._lose_next_answer = False
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.proxy = self  # type: ignore[attr-defined]
-        # A short poll keeps shutdown (and so every test's teardown) from waiting out the default 0.5 s.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
-        self._routes: dict[str, dict[str, Callable[[dict[str, str], Any], Reply]]] = {
+        self._routes: Routes[Handler] = Routes({
             "/key/info": {"GET": self._key_info},
             "/key/block": {"POST": self._key_block},
             "/key/unblock": {"POST": self._key_unblock},
@@ -208,20 +165,7 @@ class LiteLLMProxy:
             "/customer/block": {"POST": self._customer_block},
             "/customer/unblock": {"POST": self._customer_unblock},
             "/customer/update": {"POST": self._customer_update},
-        }
-
-    def __enter__(self) -> LiteLLMProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        })
 
     # --- state and switches -------------------------------------------------------------------------
     def add_key(self, key: str, **fields: Any) -> KeyRow:
@@ -251,71 +195,46 @@ class LiteLLMProxy:
         self.customers[user_id] = Customer(user_id=user_id, **fields)
         return self.customers[user_id]
 
-    def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
-        """The next `times` requests get `status` (429 with Retry-After, 500, 503) before any routing."""
-        self._faults.extend(_Fault(status, retry_after) for _ in range(times))
-
-    def delay_next(self, seconds: float) -> None:
-        """The next request is answered only after `seconds`: for client timeouts."""
-        self._delays.append(seconds)
-
     def lose_next_answer(self) -> None:
         """The next write is applied, but a load balancer in front answers 504: the client never sees the reply."""
         self._lose_next_answer = True
 
-    def writes(self) -> list[Seen]:
-        return [seen for seen in self.requests if seen.method != "GET"]
-
     # --- the HTTP surface ---------------------------------------------------------------------------
-    def handle(self, method: str, target: str, authorization: str | None, raw: bytes) -> Reply:
-        """Answer one request the way the proxy would: fault, route, method, auth, validation, handler."""
-        delay = self._delays.pop(0) if self._delays else 0.0
-        if delay:
-            time.sleep(delay)
+    def handle(self, request: Request) -> Reply:
+        """Answer as the proxy would, unless a load balancer in front loses the answer to a write."""
+        reply = super().handle(request)
         with self._lock:
-            self.requests.append(Seen(method, target, raw.decode(errors="replace"), authorization))
-            reply = self._answer(method, target, authorization, raw)
-            if self._lose_next_answer and method != "GET":
+            if self._lose_next_answer and request.method != "GET":
                 self._lose_next_answer = False
                 return 504, "upstream request timeout", {}
-            return reply
+        return reply
 
-    def _answer(self, method: str, target: str, authorization: str | None, raw: bytes) -> Reply:
-        if self._faults:
-            return self._fault(self._faults.pop(0))
-        parts = urlsplit(target)
-        route, path_params = self._resolve(unquote(parts.path))
-        methods = self._routes.get(route)
-        if methods is None:
+    def answer(self, request: Request) -> Reply:
+        """Route, method, auth, validation, handler: the order FastAPI and the proxy's dependencies run in."""
+        found = self._routes.find(unquote(request.path))
+        if found is None:
             return 404, {"detail": "Not Found"}, {}
-        if method not in methods:
+        route, methods, path_params = found
+        if request.method not in methods:
             allow = ", ".join(m for verb in methods for m in ((verb, "HEAD") if verb == "GET" else (verb,)))
             return 405, {"detail": "Method Not Allowed"}, {"Allow": allow}
-        denied = self._auth(authorization)
+        denied = self._auth(request.authorization)
         if denied:
             return denied
-        query = dict(parse_qsl(parts.query)) | path_params
-        body = _parse(raw)
-        problems = _validate(route, query, body)
+        query = request.query | path_params
+        body = read_json(request.raw)
+        problems = validate(route, query, body)
         if problems:
             return 422, {"detail": problems}, {}
-        return methods[method](query, body)
+        return methods[request.method](query, body)
 
-    def _resolve(self, path: str) -> tuple[str, dict[str, str]]:
-        """The route template and its path parameters; fixed paths win, as they are registered first."""
-        if path in self._routes:
-            return path, {}
-        match = _REGENERATE_PATH.fullmatch(path)
-        return (REGENERATE, {"key": match["key"]}) if match else (path, {})
-
-    def _fault(self, fault: _Fault) -> Reply:
-        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+    def fault_reply(self, fault: Fault) -> Reply:
         kind = "rate_limit_error" if fault.status == 429 else "internal_server_error"
         status, body, _ = proxy_error(fault.status, f"loopback fault {fault.status}", kind, None)
-        return status, body, headers
+        return status, body, fault.headers
 
     def _auth(self, authorization: str | None) -> Reply | None:
-        api_key = (authorization or "").removeprefix("Bearer ").strip()
+        api_key = bearer_token(authorization)
         if not api_key:
             return proxy_error(401, "Authentication Error, No api key passed in.", "auth_error", "None")
         if api_key == self.master_key:
@@ -461,90 +380,3 @@ def _duration_seconds(duration: str) -> int:
 
 def _no_customer(user_id: str, param: str) -> Reply:
     return proxy_error(404, f"End User Id={user_id} does not exist in db", "not_found", param)
-
-
-def _parse(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return _INVALID_JSON
-
-
-def _validate(path: str, query: dict[str, str], body: Any) -> list[dict[str, Any]]:
-    """FastAPI's 422 entries for what this route requires, in pydantic v2's words."""
-    if path == "/customer/info" and "end_user_id" not in query:
-        return [_missing(["query", "end_user_id"], None)]
-    if path in OPTIONAL_BODY:
-        return _optional_body_problems(body, OPTIONAL_BODY[path])
-    if path not in BODY_SCHEMA:
-        return []
-    if body is _INVALID_JSON:
-        return [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}]
-    if body is None:
-        return [_missing(["body"], None)]
-    if not isinstance(body, dict):
-        return [{"type": "model_attributes_type", "loc": ["body"], "input": body,
-                 "msg": "Input should be a valid dictionary or object to extract fields from"}]
-    problems = [p for name, kind in BODY_SCHEMA[path].items() for p in _field_problems(body, name, kind)]
-    if path == "/key/delete" and not problems and not (body.get("keys") or body.get("key_aliases")):
-        problems.append({"type": "value_error", "loc": ["body"], "input": body,
-                         "msg": "Value error, At least one of 'keys' or 'key_aliases' must be provided."})
-    return problems
-
-
-def _optional_body_problems(body: Any, names: tuple[str, ...]) -> list[dict[str, Any]]:
-    if body is None:
-        return []
-    if body is _INVALID_JSON:
-        return [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}]
-    if not isinstance(body, dict):
-        return [{"type": "model_attributes_type", "loc": ["body"], "input": body,
-                 "msg": "Input should be a valid dictionary or object to extract fields from"}]
-    return [_wrong(["body", name], body[name], "string_type", "a valid string")
-            for name in names if body.get(name) is not None and not isinstance(body[name], str)]
-
-
-def _field_problems(body: dict[str, Any], name: str, kind: str) -> list[dict[str, Any]]:
-    if name not in body:
-        return [_missing(["body", name], body)]
-    value = body[name]
-    if kind == "str":
-        return [] if isinstance(value, str) else [_wrong(["body", name], value, "string_type", "a valid string")]
-    if not isinstance(value, list):
-        return [_wrong(["body", name], value, "list_type", "a valid list")]
-    return [_wrong(["body", name, i], v, "string_type", "a valid string")
-            for i, v in enumerate(value) if not isinstance(v, str)]
-
-
-def _missing(loc: list[str | int], given: Any) -> dict[str, Any]:
-    return {"type": "missing", "loc": loc, "msg": "Field required", "input": given}
-
-
-def _wrong(loc: list[str | int], given: Any, kind: str, what: str) -> dict[str, Any]:
-    return {"type": kind, "loc": loc, "msg": f"Input should be {what}", "input": given}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 16  # headers and body leave in one write: no Nagle / delayed-ACK stall per request
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        proxy: LiteLLMProxy = self.server.proxy  # type: ignore[attr-defined]
-        status, payload, headers = proxy.handle(self.command, self.path, self.headers.get("Authorization"), raw)
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass  # keep pytest output to what the tests say

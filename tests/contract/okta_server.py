@@ -28,28 +28,25 @@ never calls them; admin roles beyond one switch (`forbid_writes`: a read-only ad
 
 from __future__ import annotations
 
-import json
-import re
+import functools
 import secrets
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
+
+from tests.contract.loopback import (INVALID_JSON, Fault, LoopbackServer, Reply, Request, Routes, Seen,
+                                     fault_headers, read_json)
 
 API_TOKEN = "00LoopbackSswsToken-3f9c1a7e5b2d8c4f6a0e"
 ACTIVE, SUSPENDED = "ACTIVE", "SUSPENDED"
 RATE_LIMIT = 600
-Reply = tuple[int, Any, dict[str, str]]
-_Handle = Callable[[re.Match[str], dict[str, str]], Reply]
-
-USER = re.compile(r"^/api/v1/users/(?P<id>[^/]+)$")
-LIFECYCLE = re.compile(r"^/api/v1/users/(?P<id>[^/]+)/lifecycle/(?P<op>suspend|unsuspend)$")
-SESSIONS = re.compile(r"^/api/v1/users/(?P<id>[^/]+)/sessions$")
+USER = "/api/v1/users/{id}"
 REFUSALS = {"suspend": (ACTIVE, "Cannot suspend a user that is not active"),
             "unsuspend": (SUSPENDED, "Cannot unsuspend a user that is not suspended")}
+Handler = Callable[[dict[str, str], dict[str, str]], Reply]
+"""A route's handler: path parameters and query in, reply out."""
 
 
 def okta_error(status: int, code: str, summary: str, causes: list[str] | None = None) -> Reply:
@@ -83,63 +80,29 @@ class OktaUser:
 
 
 @dataclass(frozen=True)
-class Seen:
-    """One request as it reached the org: what a test checks for "no write" and "no secret on the wire"."""
+class OktaFault(Fault):
+    """A fault whose 429 says when the rate-limit window resets: `reset_in` seconds after it is answered."""
 
-    method: str
-    target: str
-    body: str
-    authorization: str | None
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.target).path
+    reset_in: float | None = None
 
 
-@dataclass
-class _Fault:
-    status: int
-    retry_after: str | None
-    reset_in: float | None
-
-
-class OktaOrg:
-    """The loopback org: users, switches, a request log, and a ThreadingHTTPServer on 127.0.0.1."""
+class OktaOrg(LoopbackServer[Seen]):
+    """The loopback org: users, switches, and what `LoopbackServer` serves and logs."""
 
     def __init__(self, api_token: str = API_TOKEN) -> None:
+        super().__init__(Seen.of)
         self.api_token = api_token
         self.users: dict[str, OktaUser] = {}
-        self.requests: list[Seen] = []
         self.forbid_writes = False
         self.race_status: str | None = None
         """After answering the next user read, set that user's status to this: another admin acting
         between irflow's read and its write."""
-        self._faults: list[_Fault] = []
-        self._delays: list[float] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.org = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
-        self._routes: list[tuple[re.Pattern[str], dict[str, _Handle]]] = [
-            (USER, {"GET": self._get_user}),
-            (LIFECYCLE, {"POST": self._lifecycle}),
-            (SESSIONS, {"DELETE": self._clear_sessions}),
-        ]
-
-    def __enter__(self) -> OktaOrg:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        self._routes: Routes[Handler] = Routes({
+            USER: {"GET": self._get_user},
+            f"{USER}/lifecycle/suspend": {"POST": functools.partial(self._lifecycle, "suspend")},
+            f"{USER}/lifecycle/unsuspend": {"POST": functools.partial(self._lifecycle, "unsuspend")},
+            f"{USER}/sessions": {"DELETE": self._clear_sessions},
+        })
 
     # --- state and switches -------------------------------------------------------------------------
     def add_user(self, login: str, **fields: Any) -> OktaUser:
@@ -157,78 +120,56 @@ class OktaOrg:
         short = [u for u in self.users.values() if u.login.split("@", 1)[0].lower() == ref.lower()]
         return short[0] if len(short) == 1 else None
 
-    def fail_next(self, status: int, times: int = 1, retry_after: str | None = None,
-                  reset_in: float | None = None) -> None:
+    def fail_next(self, status: int, times: int = 1, headers: Mapping[str, str] | None = None, *,
+                  retry_after: str | None = None, reset_in: float | None = None) -> None:
         """The next `times` requests get `status` (429 with X-Rate-Limit-Reset now+`reset_in`, 500, 503)."""
-        self._faults.extend(_Fault(status, retry_after, reset_in) for _ in range(times))
-
-    def delay_next(self, seconds: float) -> None:
-        """The next request is answered only after `seconds`: for client timeouts."""
-        self._delays.append(seconds)
-
-    def writes(self) -> list[Seen]:
-        return [seen for seen in self.requests if seen.method != "GET"]
+        self.queue_faults(OktaFault(status, fault_headers(retry_after, headers), reset_in=reset_in), times)
 
     # --- the HTTP surface ---------------------------------------------------------------------------
-    def handle(self, method: str, target: str, authorization: str | None, raw: bytes) -> Reply:
-        """Answer one request the way Okta would: fault, route, method, auth, body, permission, handler."""
-        delay = self._delays.pop(0) if self._delays else 0.0
-        if delay:
-            time.sleep(delay)
-        with self._lock:
-            self.requests.append(Seen(method, target, raw.decode(errors="replace"), authorization))
-            status, body, headers = self._answer(method, target, authorization, raw)
-            limits = {"X-Rate-Limit-Limit": str(RATE_LIMIT), "X-Rate-Limit-Remaining": str(RATE_LIMIT - 1),
-                      "X-Rate-Limit-Reset": str(int(time.time()) + 60)}
-            return status, body, {**limits, **headers}
+    def handle(self, request: Request) -> Reply:
+        """Answer as Okta would, with the rate-limit headers Okta puts on every answer."""
+        status, body, headers = super().handle(request)
+        limits = {"X-Rate-Limit-Limit": str(RATE_LIMIT), "X-Rate-Limit-Remaining": str(RATE_LIMIT - 1),
+                  "X-Rate-Limit-Reset": str(int(time.time()) + 60)}
+        return status, body, {**limits, **headers}
 
-    def _answer(self, method: str, target: str, authorization: str | None, raw: bytes) -> Reply:
-        if self._faults:
-            return self._fault(self._faults.pop(0))
-        parts = urlsplit(target)
-        routed = self._route(parts.path)
-        if routed is None:
-            return okta_error(404, "E0000007", f"Not found: Resource not found: {parts.path}")
-        match, methods = routed
-        if method not in methods:
+    def answer(self, request: Request) -> Reply:
+        """Route, method, auth, body, permission, handler."""
+        found = self._routes.find(request.path)
+        if found is None:
+            return okta_error(404, "E0000007", f"Not found: Resource not found: {request.path}")
+        _, methods, params = found
+        if request.method not in methods:
             return okta_error(405, "E0000022", "The endpoint does not support the provided HTTP method")
-        if authorization != f"SSWS {self.api_token}":
+        if request.authorization != f"SSWS {self.api_token}":
             return okta_error(401, "E0000011", "Invalid token provided")
-        if raw.strip() and not _is_json(raw):
+        if request.raw.strip() and read_json(request.raw) is INVALID_JSON:
             return okta_error(400, "E0000003", "The request body was not well-formed.")
-        if self.forbid_writes and method != "GET":
+        if self.forbid_writes and request.method != "GET":
             return okta_error(403, "E0000006", "You do not have permission to perform the requested action")
-        return methods[method](match, dict(parse_qsl(parts.query)))
+        return methods[request.method](params, request.query)
 
-    def _route(self, path: str) -> tuple[re.Match[str], dict[str, _Handle]] | None:
-        for pattern, methods in self._routes:
-            match = pattern.match(path)
-            if match:
-                return match, methods
-        return None
-
-    def _fault(self, fault: _Fault) -> Reply:
-        headers: dict[str, str] = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = fault.retry_after
-        if fault.status == 429:
-            reset = time.time() + (fault.reset_in if fault.reset_in is not None else 60)
-            headers.update({"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": str(int(reset))})
-            status, body, _ = okta_error(429, "E0000047", "API call exceeded rate limit due to too many requests.")
-        else:
+    def fault_reply(self, fault: Fault) -> Reply:
+        headers = dict(fault.headers)
+        if fault.status != 429:
             status, body, _ = okta_error(fault.status, "E0000009", "Internal Server Error")
+            return status, body, headers
+        reset_in = fault.reset_in if isinstance(fault, OktaFault) else None
+        reset = time.time() + (reset_in if reset_in is not None else 60)
+        headers.update({"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": str(int(reset))})
+        status, body, _ = okta_error(429, "E0000047", "API call exceeded rate limit due to too many requests.")
         return status, body, headers
 
     # --- handlers -----------------------------------------------------------------------------------
-    def _find(self, match: re.Match[str]) -> OktaUser | Reply:
-        ref = unquote(match["id"])
+    def _find(self, params: dict[str, str]) -> OktaUser | Reply:
+        ref = unquote(params["id"])
         user = self.user(ref)
         if user is None:
             return okta_error(404, "E0000007", f"Not found: Resource not found: {ref} (User)")
         return user
 
-    def _get_user(self, match: re.Match[str], _query: dict[str, str]) -> Reply:
-        user = self._find(match)
+    def _get_user(self, params: dict[str, str], _query: dict[str, str]) -> Reply:
+        user = self._find(params)
         if not isinstance(user, OktaUser):
             return user
         answer = user.record(self.url)
@@ -236,54 +177,21 @@ class OktaOrg:
             user.status, self.race_status = self.race_status, None
         return 200, answer, {}
 
-    def _lifecycle(self, match: re.Match[str], _query: dict[str, str]) -> Reply:
-        user = self._find(match)
+    def _lifecycle(self, op: str, params: dict[str, str], _query: dict[str, str]) -> Reply:
+        user = self._find(params)
         if not isinstance(user, OktaUser):
             return user
-        required, refusal = REFUSALS[match["op"]]
+        required, refusal = REFUSALS[op]
         if user.status != required:
-            return okta_error(400, "E0000001", f"Api validation failed: {match['op']}User", [refusal])
-        user.status = SUSPENDED if match["op"] == "suspend" else ACTIVE
+            return okta_error(400, "E0000001", f"Api validation failed: {op}User", [refusal])
+        user.status = SUSPENDED if op == "suspend" else ACTIVE
         return 200, {}, {}
 
-    def _clear_sessions(self, match: re.Match[str], query: dict[str, str]) -> Reply:
-        user = self._find(match)
+    def _clear_sessions(self, params: dict[str, str], query: dict[str, str]) -> Reply:
+        user = self._find(params)
         if not isinstance(user, OktaUser):
             return user
         user.sessions = 0
         if query.get("oauthTokens", "false").lower() == "true":
             user.oauth_tokens = 0
         return 204, None, {}
-
-
-def _is_json(raw: bytes) -> bool:
-    try:
-        json.loads(raw)
-    except ValueError:
-        return False
-    return True
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 16  # headers and body leave in one write: no Nagle / delayed-ACK stall per request
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        org: OktaOrg = self.server.org  # type: ignore[attr-defined]
-        status, payload, headers = org.handle(self.command, self.path, self.headers.get("Authorization"), raw)
-        data = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        if payload is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass  # keep pytest output to what the tests say

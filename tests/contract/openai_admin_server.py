@@ -30,25 +30,22 @@ answering an empty page.
 
 from __future__ import annotations
 
-import json
-import re
-import threading
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from tests.contract.loopback import (Fault, LoopbackServer, Reply, Request, Routes, Seen, bearer_token,
+                                     id_cursor_page)
 
 ADMIN_KEY = "sk-admin-loopback-4e8b2c6a9d1f"
-Reply = tuple[int, Any, dict[str, str]]
 NO_KEY_MESSAGE = ("You didn't provide an API key. You need to provide your API key in an Authorization header "
                   "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with "
                   "blank username) if you're accessing the API from your browser and are prompted for a "
                   "username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.")
 ACCESS = ("active", "inactive", "any")
-_LIST = re.compile(r"/v1/organization/projects/(?P<project>[^/]+)/api_keys")
-_ONE = re.compile(r"/v1/organization/projects/(?P<project>[^/]+)/api_keys/(?P<key>[^/]+)")
+KEYS = "/v1/organization/projects/{project}/api_keys"
+Handler = Callable[[dict[str, str], dict[str, str]], Reply]
+"""A route's handler: path parameters and query in, reply out."""
 
 
 def openai_error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
@@ -82,51 +79,19 @@ class ProjectKey:
                 "id": self.id, "owner": {"type": self.owner_type, self.owner_type: who[self.owner_type]}}
 
 
-@dataclass(frozen=True)
-class Seen:
-    """One request as it reached the API: what tests check for "no write" and "no secret on the wire"."""
-
-    method: str
-    target: str
-    authorization: str | None
-
-
-@dataclass
-class _Fault:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class OpenAIAdminServer:
-    """The loopback Admin API: projects and their keys, switches, a request log, a server on 127.0.0.1."""
+class OpenAIAdminServer(LoopbackServer[Seen]):
+    """The loopback Admin API: projects and their keys, switches, and what `LoopbackServer` serves and logs."""
 
     def __init__(self, admin_key: str = ADMIN_KEY) -> None:
+        super().__init__(Seen.of)
         self.admin_key = admin_key
         self.projects: dict[str, dict[str, ProjectKey]] = {}
-        self.requests: list[Seen] = []
         self.refuse_service_account_delete = False
         self.delete_fails_after_write = False
-        self._faults: list[_Fault] = []
-        self._delays: list[float] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.api = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
-
-    def __enter__(self) -> OpenAIAdminServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        self._routes: Routes[Handler] = Routes({
+            KEYS: {"GET": self._list},
+            f"{KEYS}/{{key}}": {"GET": self._retrieve, "DELETE": self._delete},
+        })
 
     # --- state and switches -------------------------------------------------------------------------
     def add_key(self, project_id: str, key_id: str, secret: str, **fields: Any) -> ProjectKey:
@@ -135,54 +100,28 @@ class OpenAIAdminServer:
         self.projects.setdefault(project_id, {})[key_id] = key
         return key
 
-    def fail_next(self, status: int, times: int = 1, headers: Mapping[str, str] | None = None) -> None:
-        """The next `times` requests get `status` (429 with its headers, 403, 500, 503) before any routing."""
-        self._faults.extend(_Fault(status, dict(headers or {})) for _ in range(times))
-
-    def delay_next(self, seconds: float) -> None:
-        """The next request is answered only after `seconds`: for client timeouts."""
-        self._delays.append(seconds)
-
-    def writes(self) -> list[Seen]:
-        return [seen for seen in self.requests if seen.method != "GET"]
-
     # --- the HTTP surface ---------------------------------------------------------------------------
-    def handle(self, method: str, target: str, authorization: str | None) -> Reply:
-        """Answer one request as OpenAI would: fault, route (method and path), auth, validation, handler."""
-        delay = self._delays.pop(0) if self._delays else 0.0
-        if delay:
-            time.sleep(delay)
-        with self._lock:
-            self.requests.append(Seen(method, target, authorization))
-            return self._answer(method, target, authorization)
-
-    def _answer(self, method: str, target: str, authorization: str | None) -> Reply:
-        if self._faults:
-            return self._fault(self._faults.pop(0))
-        parts = urlsplit(target)
-        one, many = _ONE.fullmatch(parts.path), _LIST.fullmatch(parts.path)
-        if not ((one and method in ("GET", "DELETE")) or (many and method == "GET")):
-            return openai_error(404, f"Unknown request URL: {method} {parts.path}. Please check the URL for typos, "
-                                     "or see the docs at https://platform.openai.com/docs/api-reference/.",
+    def answer(self, request: Request) -> Reply:
+        """Route (method and path together: no 405 at OpenAI), auth, validation, handler."""
+        found = self._routes.find(request.path)
+        if found is None or request.method not in found[1]:
+            return openai_error(404, f"Unknown request URL: {request.method} {request.path}. Please check the URL "
+                                     "for typos, or see the docs at https://platform.openai.com/docs/api-reference/.",
                                 code="unknown_url")
-        denied = self._auth(authorization)
+        denied = self._auth(request.authorization)
         if denied:
             return denied
-        if many:
-            return self._list(many["project"], dict(parse_qsl(parts.query)))
-        assert one is not None
-        if method == "GET":
-            return self._retrieve(one["project"], one["key"])
-        return self._delete(one["project"], one["key"])
+        _, methods, params = found
+        return methods[request.method](params, request.query)
 
-    def _fault(self, fault: _Fault) -> Reply:
+    def fault_reply(self, fault: Fault) -> Reply:
         kinds = {429: ("requests", "rate_limit_exceeded"), 403: ("invalid_request_error", None)}
         kind, code = kinds.get(fault.status, ("server_error", None))
         status, body, _ = openai_error(fault.status, f"loopback fault {fault.status}", kind, code=code)
         return status, body, fault.headers
 
     def _auth(self, authorization: str | None) -> Reply | None:
-        given = (authorization or "").removeprefix("Bearer ").strip()
+        given = bearer_token(authorization)
         if not given:
             return openai_error(401, NO_KEY_MESSAGE)
         if given == self.admin_key:
@@ -192,7 +131,8 @@ class OpenAIAdminServer:
                             code="invalid_api_key")
 
     # --- routes -------------------------------------------------------------------------------------
-    def _list(self, project_id: str, query: dict[str, str]) -> Reply:
+    def _list(self, params: dict[str, str], query: dict[str, str]) -> Reply:
+        project_id = params["project"]
         keys = self.projects.get(project_id)
         if keys is None:
             return openai_error(404, f"No such project: {project_id}", param="project_id")
@@ -200,20 +140,18 @@ class OpenAIAdminServer:
         if problem:
             return problem
         visible = _visible(list(keys.values()), query.get("owner_project_access"))
-        after = query.get("after")
-        start = next((i + 1 for i, k in enumerate(visible) if k.id == after), len(visible)) if after else 0
-        page = visible[start:start + int(query.get("limit", "20"))]
-        return 200, {"object": "list", "data": [k.record() for k in page],
-                     "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None,
-                     "has_more": start + len(page) < len(visible)}, {}
+        page = id_cursor_page(visible, query.get("after"), int(query.get("limit", "20")))
+        return 200, {"object": "list", **page}, {}
 
-    def _retrieve(self, project_id: str, key_id: str) -> Reply:
+    def _retrieve(self, params: dict[str, str], _query: dict[str, str]) -> Reply:
+        project_id, key_id = params["project"], params["key"]
         key = self.projects.get(project_id, {}).get(key_id)
         if key is None:
             return self._missing(project_id, key_id)
         return 200, key.record(), {}
 
-    def _delete(self, project_id: str, key_id: str) -> Reply:
+    def _delete(self, params: dict[str, str], _query: dict[str, str]) -> Reply:
+        project_id, key_id = params["project"], params["key"]
         key = self.projects.get(project_id, {}).get(key_id)
         if key is None:
             return self._missing(project_id, key_id)
@@ -248,28 +186,3 @@ def _visible(keys: list[ProjectKey], access: str | None) -> list[ProjectKey]:
         return keys
     wanted = access != "inactive"  # omitted behaves as membership-based visibility: owners with access only
     return [k for k in keys if k.owner_has_access is wanted]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 16  # headers and body leave in one write: no Nagle / delayed-ACK stall per request
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        api: OpenAIAdminServer = self.server.api  # type: ignore[attr-defined]
-        status, payload, headers = api.handle(self.command, self.path, self.headers.get("Authorization"))
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass  # keep pytest output to what the tests say
