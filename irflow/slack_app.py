@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from irflow import commands, rbac
 from irflow.connectors.errors import ConnectorError, InvalidRequest, NotFound
+from irflow.connectors.slack.seen import SeenWithin
 from irflow.redaction import SafeText, compose, redact, trusted
 from irflow.runtime import Runtime
 from irflow.slack_blocks import APPROVE, REJECT, STEP, UNDO
@@ -55,19 +55,11 @@ class Caller:
         return f"slack:{self.user}"
 
 
-class ReplayGuard:
+class ReplayGuard(SeenWithin):
     """Slack's scheme only bounds a signature's age; remembering each one for that window makes it single-use."""
 
     def __init__(self, window: float = REPLAY_WINDOW_S) -> None:
-        self._window, self._seen, self._lock = window, dict[str, float](), threading.Lock()
-
-    def first_use(self, signature: str, now: float) -> bool:
-        with self._lock:
-            self._seen = {sig: at for sig, at in self._seen.items() if now - at <= self._window}
-            if signature in self._seen:
-                return False
-            self._seen[signature] = now
-            return True
+        super().__init__(window)
 
 
 def verify(secret: str | None, guard: ReplayGuard, body: bytes, headers: Any, now: float) -> str | None:

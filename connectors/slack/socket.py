@@ -10,7 +10,6 @@ redelivers it after a reconnect — with whatever the handler returns, and the h
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 
 from irflow.connectors.errors import ConfigError, Unavailable
 from irflow.connectors.slack.client import translate
+from irflow.connectors.slack.seen import SeenWithin
 from irflow.connectors.slack.settings import SlackSettings
 
 SYSTEM = "slack"
@@ -37,21 +37,6 @@ Handler = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 """(envelope type, payload) -> the acknowledgement's payload (a slash command's reply) or None."""
 
 log = logging.getLogger("irflow.slack.socket")
-
-
-class SeenEnvelopes:
-    """Envelope ids handled within the last `window` seconds."""
-
-    def __init__(self, window: float = ENVELOPE_MEMORY_S) -> None:
-        self._window, self._seen, self._lock = window, dict[str, float](), threading.Lock()
-
-    def first_time(self, envelope_id: str, now: float) -> bool:
-        with self._lock:
-            self._seen = {key: at for key, at in self._seen.items() if now - at <= self._window}
-            if envelope_id in self._seen:
-                return False
-            self._seen[envelope_id] = now
-            return True
 
 
 def probe(settings: SlackSettings) -> str:
@@ -93,7 +78,7 @@ class SocketModeInbox:
         """
         if settings.app_token is None:
             raise ConfigError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token", system=SYSTEM)
-        self._handler, self._seen = handler, SeenEnvelopes()
+        self._handler, self._seen = handler, SeenWithin(ENVELOPE_MEMORY_S)
         web = WebClient(base_url=settings.api_url, timeout=settings.timeout)
         self._client = SocketModeClient(app_token=settings.app_token.get_secret_value(), web_client=web,
                                         logger=log, ping_interval=ping_interval, concurrency=4)
@@ -123,7 +108,7 @@ class SocketModeInbox:
 
     def _on_request(self, client: Any, request: SocketModeRequest) -> None:
         payload: dict[str, Any] | None = None
-        if self._seen.first_time(request.envelope_id, time.monotonic()):
+        if self._seen.first_use(request.envelope_id, time.monotonic()):
             try:
                 payload = self._handler(request.type, dict(request.payload or {}))
             except Exception:  # the envelope is still acknowledged, or Slack retries it and shows an error

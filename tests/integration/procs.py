@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -15,19 +16,20 @@ IRFLOW = str(Path(sys.executable).with_name("irflow"))
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 120,
-              why: str = "") -> None:
-    """Poll `url` until it answers 2xx; fail early when `proc` exits first (`why` is appended to the error)."""
+              why: Callable[[], str] = lambda: "") -> None:
+    """Poll `url` until it answers 2xx; fail early when `proc` exits first. `why()` (say, the tail of the
+    process's log) is appended to the error, read only when there is one."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the process exited with {proc.returncode} before {url} answered{why}")
+            raise AssertionError(f"the process exited with {proc.returncode} before {url} answered{why()}")
         try:
             if requests.get(url, timeout=1).ok:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up{why}")
+    raise AssertionError(f"{url} did not come up{why()}")
 
 
 def processes_with_env(entry: str) -> list[int]:
