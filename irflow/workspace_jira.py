@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from irflow import audit, incidents
+from irflow import audit, incidents, outbox
 from irflow.connectors.errors import ConnectorError, InvalidRequest, RateLimited
 from irflow.connectors.jira.interface import Attributes, Ticketing
 from irflow.models import utcnow
@@ -37,8 +37,9 @@ COMMENT_MAX_LINES = 25
 OWN_TIMELINE_KINDS = {"jira"}  # entries about the issue itself are not echoed into it
 
 
-class SearchNotSettled(RateLimited):
-    """An earlier attempt may have created the issue and search may not show it yet: retry later."""
+class SearchNotSettled(outbox.ItemNotReady):
+    """An earlier attempt may have created the issue and search may not show it yet: retry later. Only this
+    incident waits; Jira itself is fine, so the other incidents' Jira items go on."""
 
 
 def sync(db: Database, systems: Systems, snap: Snapshot) -> str:
@@ -88,7 +89,7 @@ def _settle_or_raise(detail: dict[str, Any], settle_s: float) -> None:
     if waited < settle_s:
         raise SearchNotSettled(
             f"an earlier create for this incident got no answer; searching again in {settle_s - waited:.0f} s "
-            "before creating", retry_after=settle_s - waited, system=SYSTEM, status=None)
+            "before creating", retry_after=settle_s - waited, system=SYSTEM)
 
 
 def refresh(db: Database, tickets: Ticketing, snap: Snapshot, key: str) -> None:
@@ -266,10 +267,12 @@ def remember(db: Database, incident_id: str, **changes: Any) -> None:
 
 
 def _adopt(db: Database, snap: Snapshot, key: str, *, created: bool) -> None:
-    """Record the key on the intent and the incident in one transaction.
+    """Record the key on the intent and the incident in one transaction, and queue a Slack refresh in it.
 
     An issue created just now says what this snapshot says; one found by search (an earlier attempt's)
-    may not, so nothing is assumed about it and the next refresh sends everything.
+    may not, so nothing is assumed about it and the next refresh sends everything. Slack's half of the
+    incident went ahead without the issue (it never waits for Jira), so its summary and bookmarks learn
+    the link from the refresh.
     """
     known = {"status": "open", "priority": jira_priority(snap.row.severity),
              "description_digest": _digest(description(snap))} if created else {"status": None}
@@ -282,6 +285,7 @@ def _adopt(db: Database, snap: Snapshot, key: str, *, created: bool) -> None:
         incidents.add_timeline(s, snap.row.id, "jira", f"Jira issue {key} opened")
         audit.append(s, actor="irflow", kind="jira.issue_opened", subject=snap.row.id,
                      data={"key": key, "found_by_search": not created})
+        outbox.enqueue(s, "incident.updated", snap.row.id, target=outbox.Target.SLACK)
 
 
 def _digest(text: str) -> str:

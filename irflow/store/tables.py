@@ -213,6 +213,9 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(64))
     incident_id: Mapped[str | None] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(
+        String(16), doc="the one system (slack, jira, prefect) this row is for; NULL: every system that handles "
+        "its kind, fanned out into one row each by the deliverer (and what rows written before 0008 have)")
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
@@ -306,3 +309,4 @@ class TwinPromptAliasRow(Base):
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime]
+

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from irflow import incidents, jira_sync, orchestrate, runtime, workspace_jira
+from irflow import incidents, jira_sync, lifecycle, orchestrate, runtime, workspace_jira
 from irflow.connectors.jira.client import JiraClient
 from irflow.connectors.jira.settings import JiraSettings
 from irflow.models import utcnow
@@ -195,6 +195,10 @@ def test_fields_links_escalation_and_batched_timeline(
 
     ingest(rt, "prompt_injection_storm.ndjson")  # a storm: repeats, then a critical jailbreak
     assert incident(rt, incident_id).severity == "critical"
+    # Something for the timeline that surely came after the first comment (Slack's entries race the issue's
+    # creation now that Slack never waits for Jira, so they may already be in it).
+    lifecycle.assign(rt.db, rt.settings, incident_id, f"jira:{RESPONDER}", "alice")
+    orchestrate.deliver(rt)
     jira_sync.reconcile(rt)  # the worker's tick: the issue is behind the incident
     assert issue.fields["priority"] == {"name": "Highest"}  # priority follows the escalation
     assert issue.fields["customfield_10050"] == {"value": "Critical"}
@@ -353,7 +357,6 @@ def test_tick_reconciles_and_polls_on_its_own_schedule(
 def test_polling_does_not_undo_what_irflow_has_not_delivered_yet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jira: JiraLoopback,
 ) -> None:
-    from irflow import lifecycle
 
     rt = make_rt(tmp_path, monkeypatch, jira, JIRA_POLL_INTERVAL_S=30)
     incident_id = ingest(rt, "prompt_injection.json")
@@ -391,7 +394,8 @@ def test_a_required_field_irflow_does_not_fill_is_shown_in_jiras_words(
     assert jira.issues == {} and incident(rt, incident_id).jira_key is None
     with rt.db.tx() as s:
         view = incidents.incident_view(s, incidents.get(s, incident_id))
-        failed = s.execute(select(OutboxRow).where(OutboxRow.incident_id == incident_id)).scalars().first()
+        failed = s.execute(select(OutboxRow).where(OutboxRow.incident_id == incident_id, OutboxRow.target == "jira")
+                           .order_by(OutboxRow.id)).scalars().first()
     notes = [t["text"] for t in view["timeline"] if t["kind"] == "jira"]
     assert any("customfield_10010: Team is required." in n for n in notes)
     assert failed is not None and failed.status == "failed" and "HTTP 400" in (failed.last_error or "")
