@@ -112,6 +112,7 @@ def ingest_bytes(rt: runtime.Runtime, raw: bytes, source: str | None, wait: bool
         for incident_id in report.new_incidents:
             orchestrate.respond(rt, incident_id)
         orchestrate.escalate(rt, report.grown_incidents)
+        orchestrate.check_usage(rt)  # telemetry in this batch may have pushed a key over a volume limit
         orchestrate.deliver(rt)
     return report
 

@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Integer, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from irflow import audit, events, incidents, outbox, suppression
+from irflow import audit, events, incidents, outbox, suppression, usage
 from irflow.bodies import Item
 from irflow.models import Alert, utcnow
 from irflow.normalize import NormalizationError, normalize_item
@@ -311,6 +311,7 @@ def commit(db: Database, settings: IrflowSettings, group: list[Prepared]) -> Non
                 total["new_incidents"] += report.new_incidents
         if rejected:
             batch.conn.execute(insert(_REJECTED), rejected)
+        usage.record(session, [o.usage for p in group for o in p.outcomes if isinstance(o, Ignored) and o.usage])
         for start in range(0, len(accepted), events.CHUNK):
             outbox.enqueue(session, "alerts.received", None, {"alert_ids": accepted[start:start + events.CHUNK]})
         for (via, source), data in totals.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -115,6 +116,19 @@ class Actor(BaseModel):
 
     def is_empty(self) -> bool:
         return not any((self.user, self.api_key, self.team, self.session, self.ip))
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One call a gateway logged without flagging it: telemetry, counted per key and per user so that a
+    volume no single guardrail sees (model extraction, cost abuse) still becomes an alert (irflow.usage)."""
+
+    source: str
+    at: datetime
+    api_key: str | None = None
+    user: str | None = None
+    tokens: int = 0
+    cost: float = 0.0
 
 
 class Alert(BaseModel):

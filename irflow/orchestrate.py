@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import select
 
-from irflow import audit, decisions, euaiact, incidents, jira_sync, outbox, playbook, response, sla, workspace
+from irflow import (
+    audit,
+    decisions,
+    euaiact,
+    incidents,
+    intake,
+    jira_sync,
+    outbox,
+    playbook,
+    response,
+    sla,
+    usage,
+    workspace,
+)
+from irflow.bodies import split
 from irflow.models import Category, Severity, utcnow
 from irflow.runtime import Runtime
 from irflow.store.tables import AlertRow
@@ -71,7 +86,22 @@ def tick(rt: Runtime, now: datetime | None = None) -> None:
     run_undo(rt, [decisions.plan_undo(rt.db, rt.settings, a, "irflow:ttl", check_role=False) for a in expired])
     sla.check(rt.db, rt.settings, now)
     euaiact.remind(rt.db, now)
+    check_usage(rt, now)
     jira_sync.tick(rt)  # reconcile duplicates, poll Jira without webhooks, flush held comments
+
+
+def check_usage(rt: Runtime, now: datetime | None = None) -> list[str]:
+    """Raise the volume alerts the last window calls for (irflow.usage) and respond to their incidents."""
+    alerts = usage.over_limits(rt.db, rt.settings, now)
+    if not alerts:
+        return []
+    body = "\n".join(json.dumps(alert) for alert in alerts).encode()
+    items = split(body, max_bytes=rt.settings.max_batch_bytes, max_item_bytes=rt.settings.max_alert_bytes)
+    report = intake.ingest(rt.db, rt.settings, items, source="irflow", via="usage")
+    for incident_id in report.new_incidents:
+        respond(rt, incident_id)
+    escalate(rt, report.grown_incidents)
+    return report.new_incidents + report.grown_incidents
 
 
 def deliver(rt: Runtime) -> int:

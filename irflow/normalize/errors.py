@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from irflow.models import Usage
+
 
 def json_path(base: str, loc: Sequence[str | int]) -> str:
     path = base
@@ -35,8 +37,12 @@ class UnknownSource(NormalizationError):
 
 
 class Ignored(Exception):
-    """Not an error: the item is telemetry, not an alert (e.g. a LiteLLM call no guardrail flagged)."""
+    """Not an error: the item is telemetry, not an alert (e.g. a LiteLLM call no guardrail flagged).
 
-    def __init__(self, reason: str) -> None:
+    `usage` carries what the call cost, when the source says, for irflow.usage's volume detectors.
+    """
+
+    def __init__(self, reason: str, usage: Usage | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.usage = usage

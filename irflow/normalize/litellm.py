@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import math
 import re
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from irflow.models import Alert, Direction
+from irflow.models import Actor, Alert, Direction, Usage, utcnow
 from irflow.normalize import bedrock, lakera, mapping
 from irflow.normalize.errors import Ignored, NormalizationError
 from irflow.normalize.mapping import Detection, VendorModel
@@ -93,6 +94,9 @@ class LoggingPayload(VendorModel):
     response: Any = None
     error_information: ErrorInformation | None = None
     guardrail_information: list[GuardrailInformation] | GuardrailInformation | None = None
+    total_tokens: Any = None
+    response_cost: Any = None
+    """Typed loosely on purpose: they only feed usage counters, and a garbled count must not reject a call."""
 
 
 class ProxyError(VendorModel):
@@ -232,9 +236,34 @@ def _detections(body: LoggingPayload, path: str) -> list[Detection]:
 
 def _normalize_payload(item: dict[str, Any], path: str) -> Alert:
     body = mapping.parse(LoggingPayload, item, path, "a LiteLLM logging payload")
+    actor = _actor(body)
+    try:
+        detections = _detections(body, path)
+    except Ignored as telemetry:
+        raise Ignored(telemetry.reason, _usage(body, actor)) from None
     return mapping.build_alert(
-        SOURCE, path, item, _detections(body, path), actor=_actor(body), vendor_id=body.id or body.trace_id,
+        SOURCE, path, item, detections, actor=actor, vendor_id=body.id or body.trace_id,
         time=mapping.from_epoch(body.startTime), model=body.model_group or body.model)
+
+
+def _usage(body: LoggingPayload, actor: dict[str, str | None]) -> Usage | None:
+    """What an unflagged call counts towards: its key and end user (placeholders are no one), tokens, cost."""
+    try:
+        known = Actor.model_validate(actor)  # drops LiteLLM's placeholders, as an alert's actor would
+    except ValidationError:
+        return None
+    key, user = known.api_key, known.user
+    if not key and not user:
+        return None
+    at = mapping.from_epoch(body.startTime) or utcnow()
+    return Usage(SOURCE, at, api_key=key, user=user, tokens=_count(body.total_tokens, int),
+                 cost=_count(body.response_cost, float))
+
+
+def _count(value: object, kind: type[int] | type[float]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return kind(0)
+    return kind(value)
 
 
 # --- the proxy's error body --------------------------------------------------------------------

@@ -310,3 +310,16 @@ class TwinPromptAliasRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime]
 
+
+class UsageRow(Base):
+    """Calls, tokens and spend per subject per minute, for irflow.usage. A subject is a key (all its users) or an
+    end user under the key they called with; `subject` is a digest of the pair, so no id can forge another's."""
+
+    __tablename__ = "usage_windows"
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    api_key: Mapped[str | None] = mapped_column(String(600))
+    user: Mapped[str | None] = mapped_column(String(600))
+    requests: Mapped[int] = mapped_column(BigInteger)
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    cost: Mapped[float] = mapped_column(Float)
