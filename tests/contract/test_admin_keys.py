@@ -1,119 +1,45 @@
 """Contract tests: the OpenAI and Anthropic admin key connectors keep the KeyRevoker promises they can keep.
 
 Anthropic and the local twin share one suite (block, verify at the target, unblock, idempotency, dry runs).
-OpenAI has no block, so its suite is the delete round and a loud refusal to block. Then what only the real
-clients have, over real HTTP to the loopbacks in openai_admin_server.py and anthropic_admin_server.py:
-rate limits, the vendors' errors, pagination behind find_by_*, secrets kept out of messages, and proof
-that each loopback refuses wrong paths, methods and bodies the way its vendor does.
+OpenAI has no block, so its suite is the delete round and a loud refusal to block. Then what only each real
+client has, over real HTTP to the loopbacks in openai_admin_server.py and anthropic_admin_server.py:
+pagination behind find_by_*, secrets kept out of the calls. The vendors' errors and the settings are in
+test_admin_keys_errors.py, the loopbacks' own strictness in test_admin_keys_loopback.py.
 """
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from pydantic import SecretStr
-from sqlalchemy import select
 
 from irflow.connectors.anthropic_admin.client import AnthropicKeys
-from irflow.connectors.anthropic_admin.settings import AnthropicAdminSettings
-from irflow.connectors.errors import (
-    AuthError,
-    ConfigError,
-    ConnectorError,
-    InvalidRequest,
-    NotFound,
-    RateLimited,
-    Unavailable,
-)
+from irflow.connectors.errors import ConfigError, InvalidRequest, NotFound
 from irflow.connectors.gateway.interface import KeyRevoker
-from irflow.connectors.gateway.local import LocalGateway
-from irflow.connectors.openai_admin.client import OpenAIKeys, _Http
+from irflow.connectors.openai_admin.client import OpenAIKeys
 from irflow.connectors.openai_admin.settings import OpenAIAdminSettings
-from irflow.store.engine import Database
-from irflow.store.tables import GatewayBlockRow
 from tests.contract import anthropic_admin_server as anthropic_api
 from tests.contract import openai_admin_server as openai_api
+from tests.contract.admin_keys_rig import (
+    ANTHROPIC_KEY,
+    ANTHROPIC_LEAKED,
+    KEY_ID,
+    OPENAI_KEY,
+    OPENAI_LEAKED,
+    OPENAI_PATH,
+    PROJECT,
+    Rig,
+)
+from tests.contract.admin_keys_rig import (  # noqa: F401 - fixtures, found by name
+    fixture_akeys,
+    fixture_ant,
+    fixture_oai,
+    fixture_okeys,
+    fixture_rig,
+)
 from tests.contract.anthropic_admin_server import AnthropicAdminServer
 from tests.contract.openai_admin_server import OpenAIAdminServer
-
-PROJECT, KEY_ID = "proj_abc", "key_leaked01"
-OPENAI_KEY = f"{PROJECT}/{KEY_ID}"
-OPENAI_PATH = f"/v1/organization/projects/{PROJECT}/api_keys/{KEY_ID}"
-OPENAI_LEAKED = "sk-proj-attacker-leaked-00000000WXYZ"
-ANTHROPIC_KEY = "apikey_01LeakedKey000000000001"
-ANTHROPIC_LEAKED = "sk-ant-api03-attacker-leaked-000000000QRST"
-LOCAL_KEY = "sk-live-attacker-key-9Zq1"
-
-
-def openai_settings(api: OpenAIAdminServer, admin_key: str = openai_api.ADMIN_KEY,
-                    timeout: float = 2.0) -> OpenAIAdminSettings:
-    return OpenAIAdminSettings(admin_key=SecretStr(admin_key), api_url=api.url, timeout=timeout)
-
-
-def anthropic_settings(api: AnthropicAdminServer, admin_key: str = anthropic_api.ADMIN_KEY,
-                       timeout: float = 2.0) -> AnthropicAdminSettings:
-    return AnthropicAdminSettings(admin_key=SecretStr(admin_key), api_url=api.url, timeout=timeout)
-
-
-@pytest.fixture
-def oai() -> Iterator[OpenAIAdminServer]:
-    with OpenAIAdminServer() as running:
-        running.add_key(PROJECT, KEY_ID, OPENAI_LEAKED, name="chatbot-prod")
-        yield running
-
-
-@pytest.fixture
-def okeys(oai: OpenAIAdminServer) -> OpenAIKeys:
-    return OpenAIKeys(openai_settings(oai))
-
-
-@pytest.fixture
-def ant() -> Iterator[AnthropicAdminServer]:
-    with AnthropicAdminServer() as running:
-        running.add_key(ANTHROPIC_KEY, ANTHROPIC_LEAKED, name="Developer Key")
-        yield running
-
-
-@pytest.fixture
-def akeys(ant: AnthropicAdminServer) -> AnthropicKeys:
-    return AnthropicKeys(anthropic_settings(ant))
-
-
-@dataclass
-class Rig:
-    """One target behind KeyRevoker, its key, what it has written, and whether it refuses the key now."""
-
-    keys: KeyRevoker
-    key: str
-    writes: Callable[[], object]
-    refused: Callable[[], bool]
-
-
-@pytest.fixture(params=["anthropic", "local"])
-def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    if request.param == "anthropic":
-        api: AnthropicAdminServer = request.getfixturevalue("ant")
-        yield Rig(request.getfixturevalue("akeys"), ANTHROPIC_KEY, lambda: tuple(api.writes()),
-                  lambda: api.keys[ANTHROPIC_KEY].status != "active")
-        return
-    db = Database(f"sqlite:///{tmp_path}/t.db")
-    db.upgrade()
-    gateway = LocalGateway(db)
-
-    def rows() -> object:
-        with db.tx() as s:
-            rows = s.scalars(select(GatewayBlockRow))
-            return tuple((r.kind, r.value, r.blocked, r.reason, r.updated_at) for r in rows)
-
-    yield Rig(gateway.keys, LOCAL_KEY, rows, lambda: not gateway.check(key=LOCAL_KEY).allowed)
-    db.dispose()
 
 
 # --- KeyRevoker contract: Anthropic and the twin --------------------------------------------------------
@@ -292,223 +218,3 @@ def test_anthropic_a_secret_is_never_taken_for_an_id(ant: AnthropicAdminServer, 
     with pytest.raises(InvalidRequest, match="Admin API id") as caught:
         akeys.block(ANTHROPIC_LEAKED)
     assert ANTHROPIC_LEAKED not in str(caught.value) and ant.requests == []
-
-
-# --- the real clients only: the vendors' errors --------------------------------------------------------
-class Loopback(Protocol):
-    def fail_next(self, status: int, times: int = 1, headers: Mapping[str, str] | None = None) -> None: ...
-
-    def delay_next(self, seconds: float) -> None: ...
-
-
-def openai_info(api: OpenAIAdminServer, admin_key: str = openai_api.ADMIN_KEY, timeout: float = 2.0) -> object:
-    return OpenAIKeys(openai_settings(api, admin_key, timeout)).info(OPENAI_KEY)
-
-
-def anthropic_info(api: AnthropicAdminServer, admin_key: str = anthropic_api.ADMIN_KEY,
-                   timeout: float = 2.0) -> object:
-    return AnthropicKeys(anthropic_settings(api, admin_key, timeout)).info(ANTHROPIC_KEY)
-
-
-@dataclass
-class Vendor:
-    """A loopback and a fresh client's `info` call against it, with the admin key or timeout overridden."""
-
-    api: Loopback
-    info: Callable[..., object]
-
-
-@pytest.fixture(params=["openai", "anthropic"])
-def vendor(request: pytest.FixtureRequest) -> Vendor:
-    if request.param == "openai":
-        oai: OpenAIAdminServer = request.getfixturevalue("oai")
-        return Vendor(oai, lambda **kw: openai_info(oai, **kw))
-    ant: AnthropicAdminServer = request.getfixturevalue("ant")
-    return Vendor(ant, lambda **kw: anthropic_info(ant, **kw))
-
-
-def test_wrong_admin_keys_are_auth_errors(vendor: Vendor) -> None:
-    with pytest.raises(AuthError) as caught:
-        vendor.info(admin_key="sk-wrong-admin-key-5555")
-    assert caught.value.status == 401 and not caught.value.retryable
-    vendor.api.fail_next(403)
-    with pytest.raises(AuthError) as forbidden:
-        vendor.info()
-    assert forbidden.value.status == 403
-
-
-def test_unknown_keys_are_not_found(okeys: OpenAIKeys, akeys: AnthropicKeys, ant: AnthropicAdminServer) -> None:
-    with pytest.raises(NotFound):
-        okeys.info(f"{PROJECT}/key_never")
-    with pytest.raises(NotFound):
-        akeys.block("apikey_never")
-    assert ant.writes() == []
-
-
-@pytest.mark.parametrize(("headers", "seconds"), [
-    ({"Retry-After": "7"}, 7.0),
-    ({"x-ratelimit-reset-requests": "6m0s"}, 360.0),
-    ({"x-ratelimit-reset-requests": "1s"}, 1.0),
-    ({"retry-after-ms": "250", "x-ratelimit-reset-requests": "1s"}, 0.25),
-    ({"x-ratelimit-reset-requests": "soon"}, 1.0),
-])
-def test_openai_429_is_rate_limited_with_its_hint(oai: OpenAIAdminServer, okeys: OpenAIKeys,
-                                                  headers: dict[str, str], seconds: float) -> None:
-    oai.fail_next(429, headers=headers)
-    with pytest.raises(RateLimited) as caught:
-        okeys.delete(OPENAI_KEY)
-    assert caught.value.retry_after == seconds and caught.value.retryable and oai.writes() == []
-
-
-@pytest.mark.parametrize(("header", "seconds"), [("7", 7.0), ("Thu, 01 Jan 1970 00:00:00 GMT", 0.0), (None, 1.0)])
-def test_anthropic_429_is_rate_limited_with_retry_after(ant: AnthropicAdminServer, akeys: AnthropicKeys,
-                                                        header: str | None, seconds: float) -> None:
-    ant.fail_next(429, headers={"retry-after": header} if header else None)
-    with pytest.raises(RateLimited) as caught:
-        akeys.block(ANTHROPIC_KEY)
-    assert caught.value.retry_after == seconds and ant.writes() == []
-
-
-@pytest.mark.parametrize("status", [500, 503, 529])
-def test_5xx_and_overloaded_are_unavailable(vendor: Vendor, status: int) -> None:
-    vendor.api.fail_next(status)
-    with pytest.raises(Unavailable) as caught:
-        vendor.info()
-    assert caught.value.status == status and caught.value.retryable
-
-
-def test_no_answer_in_time_is_unavailable(vendor: Vendor) -> None:
-    vendor.api.delay_next(0.6)
-    with pytest.raises(Unavailable, match="no answer within"):
-        vendor.info(timeout=0.2)
-
-
-def test_no_server_is_unavailable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    with pytest.raises(Unavailable, match="cannot reach"):
-        OpenAIKeys(OpenAIAdminSettings(admin_key=SecretStr("k"), api_url=url)).info(OPENAI_KEY)
-    with pytest.raises(Unavailable, match="cannot reach"):
-        AnthropicKeys(AnthropicAdminSettings(admin_key=SecretStr("k"), api_url=url)).info(ANTHROPIC_KEY)
-
-
-def test_admin_keys_are_in_no_error_message_or_repr(oai: OpenAIAdminServer, ant: AnthropicAdminServer,
-                                                    okeys: OpenAIKeys, akeys: AnthropicKeys) -> None:
-    http = _Http(openai_settings(oai))
-
-    def fault(api: Loopback, status: int, then: Callable[[], object]) -> object:
-        api.fail_next(status, headers={"Retry-After": "3"})
-        return then()
-
-    attempts: list[Callable[[], object]] = [
-        lambda: http.get(f"/v1/organization/projects/{openai_api.ADMIN_KEY}/x"),  # the 404 echoes the path
-        lambda: okeys.info(f"{PROJECT}/key_never"),
-        lambda: fault(oai, 429, lambda: okeys.delete(OPENAI_KEY)),
-        lambda: fault(ant, 529, lambda: akeys.block(ANTHROPIC_KEY)),
-        lambda: akeys.info("apikey_never"),
-        lambda: openai_info(oai, admin_key=openai_api.ADMIN_KEY + "x"),  # the 401 echoes part of it
-    ]
-    failures: list[ConnectorError] = []
-    for attempt in attempts:
-        with pytest.raises(ConnectorError) as caught:
-            attempt()
-        failures.append(caught.value)
-    texts = [t for e in failures for t in (str(e), repr(e), str(e.__cause__), repr(e.__cause__))]
-    texts += [repr(okeys), repr(akeys), repr(http), repr(openai_settings(oai)), repr(anthropic_settings(ant))]
-    assert not [t for t in texts if openai_api.ADMIN_KEY in t or anthropic_api.ADMIN_KEY in t]
-
-
-# --- settings -------------------------------------------------------------------------------------------
-SETTINGS = [(OpenAIAdminSettings, "OPENAI_ADMIN_KEY", "IRFLOW_OPENAI_API_URL", "IRFLOW_OPENAI_TIMEOUT"),
-            (AnthropicAdminSettings, "ANTHROPIC_ADMIN_KEY", "IRFLOW_ANTHROPIC_API_URL", "IRFLOW_ANTHROPIC_TIMEOUT")]
-
-
-@pytest.mark.parametrize(("cls", "key_env", "url_env", "timeout_env"), SETTINGS)
-def test_settings_nothing_set_url_only_and_full(monkeypatch: pytest.MonkeyPatch, cls: type, key_env: str,
-                                                url_env: str, timeout_env: str) -> None:
-    for name in (key_env, url_env, timeout_env):
-        monkeypatch.delenv(name, raising=False)
-    assert (cls().configured(), cls().missing()) == (False, [])
-    monkeypatch.setenv(url_env, "https://proxy.example/v1/")
-    assert (cls().configured(), cls().missing()) == (False, [key_env])
-    monkeypatch.setenv(key_env, "sk-admin-1234-abcd")
-    monkeypatch.setenv(timeout_env, "3.5")
-    full = cls()
-    assert full.configured() and full.missing() == []
-    assert (full.api_url, full.timeout) == ("https://proxy.example", 3.5)
-    assert "sk-admin-1234-abcd" not in repr(full)
-    monkeypatch.setenv(key_env, "  ")
-    assert cls().admin_key is None
-
-
-# --- the loopbacks answer like the vendors -------------------------------------------------------------
-def oai_call(api: OpenAIAdminServer, method: str, path: str, **kw: object) -> requests.Response:
-    headers = {"Authorization": f"Bearer {openai_api.ADMIN_KEY}"}
-    return requests.request(method, api.url + path, headers=headers, timeout=5, **kw)  # type: ignore[arg-type]
-
-
-def ant_call(api: AnthropicAdminServer, method: str, path: str, **kw: object) -> requests.Response:
-    headers = {"x-api-key": anthropic_api.ADMIN_KEY, "anthropic-version": "2023-06-01"}
-    return requests.request(method, api.url + path, headers=headers, timeout=5, **kw)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(("method", "path"), [("GET", f"/v1/organization/project/{PROJECT}/api_keys"),
-                                              ("POST", OPENAI_PATH),
-                                              ("DELETE", f"/v1/organization/projects/{PROJECT}/api_keys")])
-def test_openai_loopback_wrong_path_or_method_is_unknown_url(oai: OpenAIAdminServer, method: str, path: str) -> None:
-    answer = oai_call(oai, method, path)
-    assert answer.status_code == 404  # OpenAI routes on method + path: no 405
-    message = (f"Unknown request URL: {method} {path}. Please check the URL for typos, or see the docs at "
-               "https://platform.openai.com/docs/api-reference/.")
-    assert answer.json()["error"] == {"message": message, "type": "invalid_request_error", "param": None,
-                                      "code": "unknown_url"}
-
-
-@pytest.mark.parametrize(("query", "param"), [("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit"),
-                                              ("owner_project_access=all", "owner_project_access")])
-def test_openai_loopback_bad_list_parameters_are_400(oai: OpenAIAdminServer, query: str, param: str) -> None:
-    answer = oai_call(oai, "GET", f"/v1/organization/projects/{PROJECT}/api_keys?{query}")
-    assert answer.status_code == 400
-    error = answer.json()["error"]
-    assert (error["type"], error["param"]) == ("invalid_request_error", param) and error["message"]
-
-
-def test_openai_loopback_auth_and_unknown_key_answers(oai: OpenAIAdminServer) -> None:
-    anonymous = requests.get(oai.url + f"/v1/organization/projects/{PROJECT}/api_keys", timeout=5)
-    assert anonymous.status_code == 401 and anonymous.json()["error"]["message"] == openai_api.NO_KEY_MESSAGE
-    missing = oai_call(oai, "GET", f"/v1/organization/projects/{PROJECT}/api_keys/key_never")
-    assert missing.status_code == 404 and set(missing.json()["error"]) == {"message", "type", "param", "code"}
-
-
-def test_anthropic_loopback_wrong_path_and_method(ant: AnthropicAdminServer) -> None:
-    wrong = ant_call(ant, "GET", "/v1/organization/api_keys")
-    assert wrong.status_code == 404
-    body = wrong.json()
-    assert (body["type"], body["error"]["type"]) == ("error", "not_found_error") and body["request_id"]
-    assert wrong.headers["request-id"] == body["request_id"]
-    method = ant_call(ant, "DELETE", f"/v1/organizations/api_keys/{ANTHROPIC_KEY}")
-    assert (method.status_code, method.json()["error"]["type"]) == (405, "invalid_request_error")
-    assert method.headers["Allow"] == "GET, POST"
-
-
-@pytest.mark.parametrize("body", [b'{"status": "deleted"}', b"status=inactive", b'["inactive"]',
-                                  b'{"status": "inactive", "reason": "leak"}', b'{"name": ""}'])
-def test_anthropic_loopback_bad_bodies_are_400(ant: AnthropicAdminServer, body: bytes) -> None:
-    answer = ant_call(ant, "POST", f"/v1/organizations/api_keys/{ANTHROPIC_KEY}", data=body)
-    assert (answer.status_code, answer.json()["error"]["type"]) == (400, "invalid_request_error")
-    assert ant.keys[ANTHROPIC_KEY].status == "active"
-
-
-def test_anthropic_loopback_headers_limits_and_archived_keys(ant: AnthropicAdminServer) -> None:
-    path = f"/v1/organizations/api_keys/{ANTHROPIC_KEY}"
-    no_key = requests.get(ant.url + path, headers={"anthropic-version": "2023-06-01"}, timeout=5)
-    assert (no_key.status_code, no_key.json()["error"]["type"]) == (401, "authentication_error")
-    no_version = requests.get(ant.url + path, headers={"x-api-key": anthropic_api.ADMIN_KEY}, timeout=5)
-    assert (no_version.status_code, no_version.json()["error"]["type"]) == (400, "invalid_request_error")
-    assert ant_call(ant, "GET", "/v1/organizations/api_keys?limit=1001").status_code == 400
-    assert ant_call(ant, "POST", path, json={"status": "archived"}).status_code == 200
-    again = ant_call(ant, "POST", path, json={"status": "active"})
-    assert (again.status_code, again.json()["error"]["type"]) == (400, "invalid_request_error")
-    assert ant.keys[ANTHROPIC_KEY].status == "archived"

@@ -1,81 +1,25 @@
 """Playbook engine on a real Prefect server: approvals granted / rejected / timed out, undo of each action
 kind, rollback after a failing step, re-runs after a crash repeat nothing, guardrails, dry-run changes
-nothing anywhere."""
+nothing anywhere. The runtime, alerts and playbook steps come from engine_rig.py and playbook_yaml.py."""
 
 from __future__ import annotations
 
 import hashlib
-import textwrap
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
-from irflow import decisions, enrich, incidents, intake, orchestrate, rbac, response, runtime
-from irflow.bodies import split
+from irflow import decisions, enrich, incidents, orchestrate, rbac, response, runtime
 from irflow.models import utcnow
-from irflow.settings import IrflowSettings
 from irflow.store.tables import ActionRow, AuditRow
-from tests.contract.litellm_server import MASTER_KEY, LiteLLMProxy
+from tests.contract.litellm_server import MASTER_KEY
+from tests.integration.engine_rig import APPROVER, OUTSIDER, _actions, _alert, litellm_in_env
+from tests.integration.engine_rig import fixture_make_rt  # noqa: F401 - fixtures, found by name
+from tests.integration.playbook_yaml import GATED_BLOCK, SUSPEND
 
 pytestmark = pytest.mark.integration
-
-APPROVER, OUTSIDER = "cli:alice", "cli:mallory"
-HEADER = """\
-id: 0b7d6f0e-3c1a-4e2b-9f5d-7a8c9b0d1e2f
-title: Test playbook
-status: experimental
-severity: high
-tags: [owasp.llm01, atlas.aml.t0051.000]
-runbook: prompt_injection.md
-description: for tests
-trigger:
-  categories: [prompt_injection]
-steps:
-"""
-
-
-def _playbook(folder: Path, steps: str) -> None:
-    folder.mkdir(exist_ok=True)
-    (folder / "prompt_injection.yaml").write_text(HEADER + textwrap.indent(textwrap.dedent(steps), "  "))
-
-
-@pytest.fixture
-def make_rt(tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    def build(steps: str, **settings: Any) -> runtime.Runtime:
-        _playbook(tmp_path / "books", steps)
-        base = {"home": tmp_path / "home", "playbooks": tmp_path / "books", "rbac": {APPROVER: "approver"}}
-        return runtime.create(IrflowSettings(**(base | settings)))
-
-    return build
-
-
-def _alert(rt: runtime.Runtime, user: str = "eve", key: str = "app-key-1", session: str = "s-1") -> str:
-    body = ('{"title": "pi", "category": "prompt_injection", "severity": "high", '
-            f'"actor": {{"user": "{user}", "api_key": "{key}", "session": "{session}"}}}}').encode()
-    incident_id = intake.ingest(rt.db, rt.settings, split(body, max_bytes=1 << 20)).results[0].incident_id
-    assert incident_id
-    return incident_id
-
-
-def _actions(rt: runtime.Runtime, incident_id: str) -> dict[str, ActionRow]:
-    with rt.db.tx() as s:
-        return {a.step_id: a for a in incidents.actions_of(s, incident_id)}
-
-
-SUSPEND = """\
-- id: suspend
-  action: users.suspend
-  args: {user: "{{ incident.actor.user }}"}
-"""
-GATED_BLOCK = """\
-- id: block-key
-  action: keys.block
-  requires_approval: true
-  args: {key: "{{ incident.actor.api_key }}"}
-"""
 
 
 def test_approval_granted_runs_the_step(make_rt) -> None:  # type: ignore[no-untyped-def]
@@ -157,9 +101,7 @@ def test_undo_each_action_kind(make_rt) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_failing_step_rolls_back_what_ran(make_rt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    with LiteLLMProxy() as proxy:
-        monkeypatch.setenv("LITELLM_PROXY_URL", proxy.url)
-        monkeypatch.setenv("LITELLM_MASTER_KEY", "sk-wrong-master-key-for-test")
+    with litellm_in_env(monkeypatch, master_key="sk-wrong-master-key-for-test"):
         rt = make_rt(SUSPEND.replace("action: users.suspend", "action: users.suspend\n  target: local") + """\
 - id: block-at-gateway
   action: keys.block
@@ -262,10 +204,8 @@ def _store_fingerprint(rt: runtime.Runtime) -> str:
 def test_dry_run_changes_nothing_anywhere(make_rt, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from irflow.manual_run import run
 
-    with LiteLLMProxy() as proxy:
+    with litellm_in_env(monkeypatch) as proxy:
         proxy.add_key("app-key-1")
-        monkeypatch.setenv("LITELLM_PROXY_URL", proxy.url)
-        monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER_KEY)
         rt = make_rt(SUSPEND + GATED_BLOCK)
         incident_id = _alert(rt)
         alert_file = tmp_path / "alert.json"
@@ -283,10 +223,8 @@ def test_dry_run_changes_nothing_anywhere(make_rt, monkeypatch, tmp_path: Path) 
 
 
 def test_enrichment_runs_before_the_playbook_and_shows_history(make_rt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    with LiteLLMProxy() as proxy:
+    with litellm_in_env(monkeypatch) as proxy:
         proxy.add_key("app-key-1", key_alias="support-bot-prod", team_id="support", spend=12.5)
-        monkeypatch.setenv("LITELLM_PROXY_URL", proxy.url)
-        monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER_KEY)
         rt = make_rt(SUSPEND)
         first = _alert(rt)
         with rt.db.tx() as s:
@@ -384,10 +322,8 @@ def test_step_flows_run_and_custom_ones_are_gated(make_rt, monkeypatch) -> None:
 
 
 def test_a_step_timeout_bounds_a_slow_target(make_rt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    with LiteLLMProxy() as proxy:
+    with litellm_in_env(monkeypatch) as proxy:
         proxy.add_key("app-key-1")
-        monkeypatch.setenv("LITELLM_PROXY_URL", proxy.url)
-        monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER_KEY)
         rt = make_rt("""\
 - id: block-at-gateway
   action: keys.block
@@ -406,10 +342,8 @@ def test_a_step_timeout_bounds_a_slow_target(make_rt, monkeypatch) -> None:  # t
 
 def test_a_retry_that_finds_the_change_made_says_the_before_state_is_uncertain(  # type: ignore[no-untyped-def]
         make_rt, monkeypatch) -> None:
-    with LiteLLMProxy() as proxy:
+    with litellm_in_env(monkeypatch) as proxy:
         proxy.add_key("app-key-1")
-        monkeypatch.setenv("LITELLM_PROXY_URL", proxy.url)
-        monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER_KEY)
         rt = make_rt("""\
 - id: block-at-gateway
   action: keys.block

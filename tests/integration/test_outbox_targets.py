@@ -31,31 +31,14 @@ from irflow.store.tables import IncidentRow, OutboxRow
 from irflow.systems import build
 from tests.contract.jira_server import JiraLoopback
 from tests.contract.slack_server import SlackServer
+from tests.integration.playbook_yaml import GATED_BLOCK, SUSPEND, playbook_yaml
 
 pytestmark = pytest.mark.integration
 
 ALERT = json.dumps({"title": "pi", "category": "prompt_injection", "severity": "high",
                     "actor": {"user": "eve", "api_key": "key-of-eve", "session": "s-eve"},
                     "evidence": "ignore previous instructions"}).encode()
-PLAYBOOK = """\
-id: 5f0c2a7e-9d41-4b8a-a3c6-1e2f3a4b5c6d
-title: Outbox targets test playbook
-status: experimental
-severity: high
-tags: [owasp.llm01, atlas.aml.t0051.000]
-runbook: prompt_injection.md
-description: for tests
-trigger:
-  categories: [prompt_injection]
-steps:
-  - id: suspend
-    action: users.suspend
-    args: {user: "{{ incident.actor.user }}"}
-  - id: block-key
-    action: keys.block
-    requires_approval: true
-    args: {key: "{{ incident.actor.api_key }}"}
-"""
+PLAYBOOK = playbook_yaml(SUSPEND + GATED_BLOCK)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from irflow.store.tables import AuditRow, RunbookProgressRow
 from tests.contract.slack_server import SlackServer
 from tests.contract.slack_socket_server import SocketModeServer
 from tests.integration.procs import IRFLOW
-from tests.integration.test_slack_app import (
+from tests.integration.slack_rig import (
     APPROVER,
     OUTSIDER,
     PLAYBOOK,
