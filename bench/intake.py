@@ -1,6 +1,6 @@
 """Intake throughput over TCP, from a separate load-generating process, against a real `irflow serve`.
 
-    .venv/bin/python bench/intake.py [--seconds 10] [--clients 8] [--batch 1000]
+    .venv/bin/python bench/intake.py [--seconds 10] [--clients 8] [--batch 1000] [--payload native|litellm-telemetry]
 
 Phase 1 sends single-alert POSTs from `--clients` keep-alive connections; phase 2 sends NDJSON batches of
 `--batch` alerts. Every alert has a unique vendor id (nothing is deduplicated away) and comes from one of
@@ -12,6 +12,7 @@ alerts/s in batches, durable. Loops are bounded in time and count; traffic goes 
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import multiprocessing
@@ -29,17 +30,38 @@ TOKEN = "bench-token"
 MAX_REQUESTS = 2_000_000
 
 
+TELEMETRY = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "litellm" / "ignored_success.json"
+
+
 def _alert(n: int, run: str) -> dict[str, object]:
     return {"id": f"{run}-{n}", "title": "bench", "category": "prompt_injection", "severity": "high",
             "actor": {"user": f"bench-user-{n % 10}"}, "evidence": "ignore previous instructions"}
 
 
-def _client(port: int, seconds: float, batch: int, run: str, offset: int, out: list[tuple[int, float]]) -> None:
+def _telemetry(n: int, run: str) -> dict[str, object]:
+    """A call LiteLLM logged without a guardrail flagging it: ignored, but counted by the volume detectors."""
+    call = _template()
+    meta = dict(call["metadata"])  # type: ignore[call-overload] | {"user_api_key_hash": f"{run}-key-{n % 10}", "user_api_key_end_user_id": None}
+    return call | {"id": f"{run}-{n}", "startTime": time.time(), "end_user": f"bench-user-{n % 100}",
+                   "metadata": meta, "total_tokens": 300, "response_cost": 0.0004}
+
+
+@functools.cache
+def _template() -> dict[str, object]:
+    return dict(json.loads(TELEMETRY.read_text()))
+
+
+PAYLOADS = {"native": _alert, "litellm-telemetry": _telemetry}
+
+
+def _client(port: int, seconds: float, batch: int, run: str, offset: int, out: list[tuple[int, float]],
+            payload: str = "native") -> None:
+    make = PAYLOADS[payload]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
     deadline, n = time.monotonic() + seconds, offset
     while time.monotonic() < deadline and n - offset < MAX_REQUESTS:
-        body = "\n".join(json.dumps(_alert(n + i, run)) for i in range(batch)).encode()
+        body = "\n".join(json.dumps(make(n + i, run)) for i in range(batch)).encode()
         started = time.perf_counter()
         conn.request("POST", "/v1/alerts", body=body, headers=headers)
         answer = conn.getresponse()
@@ -49,11 +71,12 @@ def _client(port: int, seconds: float, batch: int, run: str, offset: int, out: l
     conn.close()
 
 
-def _load(port: int, seconds: float, clients: int, batch: int, queue: multiprocessing.Queue) -> None:
+def _load(port: int, seconds: float, clients: int, batch: int, queue: multiprocessing.Queue,
+          payload: str = "native") -> None:
     """The load generator: its own process, so irflow's CPU is not shared with the client's Python."""
     results: list[list[tuple[int, float]]] = [[] for _ in range(clients)]
     run = uuid.uuid4().hex[:8]
-    threads = [threading.Thread(target=_client, args=(port, seconds, batch, run, i * 10_000_000, results[i]))
+    threads = [threading.Thread(target=_client, args=(port, seconds, batch, run, i * 10_000_000, results[i], payload))
                for i in range(clients)]
     started = time.monotonic()
     for t in threads:
@@ -68,9 +91,9 @@ def _load(port: int, seconds: float, clients: int, batch: int, queue: multiproce
                "p99_ms": 1000 * sorted(d for _, d in flat)[int(len(flat) * 0.99)] if flat else None})
 
 
-def _phase(port: int, seconds: float, clients: int, batch: int) -> dict[str, float]:
+def _phase(port: int, seconds: float, clients: int, batch: int, payload: str = "native") -> dict[str, float]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
-    proc = multiprocessing.Process(target=_load, args=(port, seconds, clients, batch, queue))
+    proc = multiprocessing.Process(target=_load, args=(port, seconds, clients, batch, queue, payload))
     proc.start()
     result = queue.get(timeout=seconds + 120)
     proc.join(timeout=30)
@@ -92,6 +115,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--payload", choices=sorted(PAYLOADS), default="native",
+                        help="native alerts (the intake bars), or LiteLLM telemetry (ignored, counted for usage)")
     args = parser.parse_args()
     home, port = Path(tempfile.mkdtemp(prefix="irflow-bench-")), _free_port()
     env = os.environ | {"IRFLOW_HOME": str(home), "IRFLOW_INTAKE_TOKEN": TOKEN}
@@ -102,10 +127,10 @@ def main() -> None:
 
     try:
         _wait(port)
-        single = _phase(port, args.seconds, args.clients, 1)
+        single = _phase(port, args.seconds, args.clients, 1, args.payload)
         print(json.dumps({"single_posts": single}), flush=True)
-        batched = _phase(port, args.seconds, max(1, args.clients // 4), args.batch)
-        print(json.dumps({"sqlite_synchronous": SQLITE_SYNCHRONOUS, "cpus": os.cpu_count(),
+        batched = _phase(port, args.seconds, max(1, args.clients // 4), args.batch, args.payload)
+        print(json.dumps({"payload": args.payload, "sqlite_synchronous": SQLITE_SYNCHRONOUS, "cpus": os.cpu_count(),
                           "single_posts": single, "ndjson_batches": batched}, indent=2), flush=True)
     finally:
         server.terminate()
