@@ -81,6 +81,16 @@ def enqueue(session: Session, kind: str, incident_id: str | None, payload: dict[
 _INSERT = insert(cast(Table, OutboxRow.__table__))
 
 
+def queued_for(session: Session, incident_id: str, target: str) -> bool:
+    """Is anything for `target` about this incident waiting to be delivered (its own rows, or rows not yet
+    fanned out)? A refresh is then redundant: that delivery reads the incident as it is by then. A row being
+    delivered right now does not count: it may have read the incident before the caller's change."""
+    query = select(OutboxRow.id).where(
+        OutboxRow.incident_id == incident_id, OutboxRow.status == PENDING,
+        (OutboxRow.target == target) | OutboxRow.target.is_(None)).limit(1)
+    return session.execute(query).first() is not None
+
+
 def _pending(session: Session, kind: str, incident_id: str, payload: dict[str, Any], target: str | None) -> bool:
     """Only a pending row coalesces: one being delivered may have read the incident before this change."""
     aimed = OutboxRow.target.is_(None) if target is None else OutboxRow.target == target

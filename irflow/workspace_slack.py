@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from irflow import incidents
+from irflow import incidents, outbox
 from irflow.connectors.errors import Conflict, InvalidRequest, NotFound
 from irflow.connectors.slack.interface import ChatOps
 from irflow.connectors.slack.settings import CHANNEL_ID
@@ -167,9 +167,15 @@ def _save(db: Database, incident_id: str, *, channel: str, thread: str | None, s
           note: str | None) -> None:
     with db.tx() as s:
         row = incidents.get(s, incident_id)
+        moved = row.slack_channel != channel
         row.slack_channel, row.slack_thread, row.slack_summary_ts = channel, thread, summary_ts
         if note:
             incidents.add_timeline(s, incident_id, "slack", note)
+        # Jira's half may have opened the issue without the channel (it never waits for Slack): the issue
+        # learns the link from a refresh, unless a Jira delivery for the incident is still to come anyway.
+        # No issue yet means its creation is still to come, and it reads the channel then.
+        if moved and row.jira_key and not outbox.queued_for(s, incident_id, outbox.Target.JIRA):
+            outbox.enqueue(s, "incident.updated", incident_id, target=outbox.Target.JIRA)
 
 
 # --- the summary ------------------------------------------------------------------------------------------------

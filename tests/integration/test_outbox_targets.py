@@ -182,6 +182,8 @@ def test_slack_down_jira_goes_ahead_and_slack_catches_up_with_the_link(
     assert len([t for t in texts if t.startswith("Approval needed")]) == 1
     assert len([t for t in texts if t.startswith("SLA breached")]) == 1
     assert len(jira.issues) == 1 and len(issue.comments) == commented, "Slack catching up repeats nothing in Jira"
+    links = [link["object"]["url"] for link in issue.remote_links]
+    assert [u for u in links if channel in u] != [], "the issue learns the channel once Slack has one"
     assert outbox.pending_count(world.rt.db) == 0
 
 
