@@ -311,7 +311,8 @@ def commit(db: Database, settings: IrflowSettings, group: list[Prepared]) -> Non
                 total["new_incidents"] += report.new_incidents
         if rejected:
             batch.conn.execute(insert(_REJECTED), rejected)
-        usage.record(session, [o.usage for p in group for o in p.outcomes if isinstance(o, Ignored) and o.usage])
+        usage.record(session, settings,
+                     [o.usage for p in group for o in p.outcomes if isinstance(o, Ignored) and o.usage])
         for start in range(0, len(accepted), events.CHUNK):
             outbox.enqueue(session, "alerts.received", None, {"alert_ids": accepted[start:start + events.CHUNK]})
         for (via, source), data in totals.items():

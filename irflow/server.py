@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from irflow import incidents, intake, spool
 from irflow.bodies import BodyError, split
@@ -234,9 +235,17 @@ def replay_spool(rt: Runtime) -> int:
     """Ingest what a crash left in the spool (deduplication makes a second ingest of a body harmless)."""
     replayed = 0
     for path, source in spool.pending(rt.settings.home):
-        items = split(path.read_bytes(), max_bytes=rt.settings.max_batch_bytes,
-                      max_item_bytes=rt.settings.max_alert_bytes)
-        report = intake.ingest(rt.db, rt.settings, items, source=source, via="spool")
+        try:
+            items = split(path.read_bytes(), max_bytes=rt.settings.max_batch_bytes,
+                          max_item_bytes=rt.settings.max_alert_bytes)
+            report = intake.ingest(rt.db, rt.settings, items, source=source, via="spool")
+        except (BodyError, SQLAlchemyError) as exc:
+            # One body that cannot be stored must not keep `irflow serve` from starting: it is kept aside,
+            # named in the log, for a person to look at.
+            kept = spool.set_aside(path)
+            log.error("spooled batch %s could not be replayed (%s); kept as %s", path.name, type(exc).__name__,
+                      kept.name)
+            continue
         log.warning("replayed spooled batch %s: %s accepted", path.name, report.accepted)
         spool.done(path)
         replayed += 1

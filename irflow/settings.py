@@ -60,13 +60,13 @@ class IrflowSettings(BaseSettings):
     usage_window_minutes: int = Field(
         default=5, ge=1, le=1440, description="Volume detectors: the sliding window calls are counted over.")
     usage_max_requests: int = Field(
-        default=1000, ge=0, description="Calls per key or end user within the window before a model_extraction "
-                                        "alert; 0 turns this detector off.")
+        default=0, ge=0, description="Calls per key, or per end user under a key, within the window before a "
+                                     "model_extraction alert; 0 (the default) leaves this detector off.")
     usage_max_tokens: int = Field(
-        default=2_000_000, ge=0, description="Tokens per key or end user within the window; 0 turns it off.")
+        default=0, ge=0, description="Tokens per key or end user within the window; 0 (the default): off.")
     usage_max_cost: float = Field(
-        default=50.0, ge=0, description="Spend (USD, as the gateway reports it) per key or end user within the "
-                                        "window before a cost_abuse alert; 0 turns it off.")
+        default=0.0, ge=0, description="Spend (USD, as the gateway reports it) per key or end user within the "
+                                       "window before a cost_abuse alert; 0 (the default): off.")
     serious_categories: list[str] = Field(
         default_factory=list, description="EU AI Act: incidents of these categories are flagged serious by rule.")
     serious_min_severity: str = "critical"

@@ -41,6 +41,13 @@ def done(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+def set_aside(path: Path) -> Path:
+    """Keep a body that could not be replayed out of the replay (`*.failed`), for a person to look at."""
+    kept = path.with_suffix(".failed")
+    path.rename(kept)
+    return kept
+
+
 def pending(home: Path) -> list[tuple[Path, str | None]]:
     """Spooled bodies left by a crash, oldest first, with their source."""
     files = sorted(folder(home).glob("*.body"), key=lambda p: p.stat().st_mtime)

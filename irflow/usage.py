@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,16 +23,22 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from irflow.models import Usage, utcnow
 from irflow.settings import IrflowSettings
 from irflow.store.engine import Database
-from irflow.store.tables import UsageRow
+from irflow.store.tables import AlertRow, UsageRow
 
 SOURCE = "irflow-usage"
 KEEP_WINDOWS = 3
 """Buckets older than this many windows are deleted by the check: nothing reads them any more."""
+MAX_ID = 600
+"""The width of the id columns."""
+MAX_TOKENS, MAX_COST = 10**12, 10.0**9
+"""Caps on what one subject-minute can count: far above any real traffic, far below what the columns hold."""
+log = logging.getLogger("irflow.usage")
 
 
 @dataclass(frozen=True)
@@ -50,28 +57,53 @@ LIMITS = (
 )
 
 
-def record(session: Session, usages: list[Usage]) -> None:
-    """Add the calls to their subjects' minute buckets (inside the caller's transaction)."""
+def enabled(settings: IrflowSettings) -> bool:
+    return any(getattr(settings, f"usage_max_{limit.metric}") for limit in LIMITS)
+
+
+def record(session: Session, settings: IrflowSettings, usages: list[Usage], now: datetime | None = None) -> None:
+    """Add the calls to their subjects' minute buckets, in a savepoint of the caller's transaction.
+
+    Nothing is counted while every limit is off. Telemetry must never cost an alert: if the counters
+    cannot be written, the batch's alerts are stored anyway and the failure is logged (without the values,
+    which the caller chose).
+    """
+    rows = _rows(usages, now or utcnow()) if enabled(settings) else []
+    if not rows:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(_upsert(session), rows)
+    except SQLAlchemyError as exc:
+        log.error("usage counters for %s call(s) not recorded: %s", len(usages), type(exc).__name__)
+
+
+def _rows(usages: list[Usage], now: datetime) -> list[dict[str, Any]]:
     sums: dict[tuple[str | None, str | None, datetime], list[float]] = defaultdict(lambda: [0, 0, 0.0])
     for usage in usages:
-        bucket = usage.at.replace(second=0, microsecond=0)
+        # The gateway's clock, but never ahead of ours: a call stamped in the future would count in every window.
+        bucket = min(usage.at, now).replace(second=0, microsecond=0)
         for key, user in _subjects(usage):
             counts = sums[(key, user, bucket)]
             counts[0] += 1
-            counts[1] += usage.tokens
-            counts[2] += usage.cost
-    if not sums:
-        return
+            counts[1] = min(counts[1] + min(usage.tokens, MAX_TOKENS), MAX_TOKENS)
+            counts[2] = min(counts[2] + min(usage.cost, MAX_COST), MAX_COST)
     rows = [{"subject": _digest(key, user), "bucket": bucket, "api_key": key, "user": user, "requests": int(c[0]),
              "tokens": int(c[1]), "cost": c[2]} for (key, user, bucket), c in sums.items()]
     rows.sort(key=lambda row: (row["subject"], row["bucket"]))  # one lock order for concurrent writers
-    session.execute(_upsert(session), rows)
+    return rows
 
 
 def _subjects(usage: Usage) -> list[tuple[str | None, str | None]]:
-    """The key as a whole, and the end user under the key they called with (or alone, without a key)."""
-    subjects: list[tuple[str | None, str | None]] = [(usage.api_key, None)] if usage.api_key else []
-    return subjects + ([(usage.api_key, usage.user)] if usage.user else [])
+    """The key as a whole, and the end user under the key they called with (or alone, without a key).
+
+    An id longer than the columns hold is not counted on its own (the key still counts every call made
+    with it): the caller chooses end-user ids, and a long one must not fail the batch.
+    """
+    key = usage.api_key if usage.api_key and len(usage.api_key) <= MAX_ID else None
+    user = usage.user if usage.user and len(usage.user) <= MAX_ID else None
+    subjects: list[tuple[str | None, str | None]] = [(key, None)] if key else []
+    return subjects + ([(key, user)] if user else [])
 
 
 def _digest(key: str | None, user: str | None) -> str:
@@ -92,21 +124,25 @@ def over_limits(db: Database, settings: IrflowSettings, now: datetime | None = N
     now = now or utcnow()
     window = timedelta(minutes=settings.usage_window_minutes)
     since = now.replace(second=0, microsecond=0) - window + timedelta(minutes=1)
+    if now.second < 2:  # prune about once a minute (the worker ticks every second), not on every tick
+        with db.tx() as s:
+            s.execute(delete(UsageRow).where(UsageRow.bucket < now - window * KEEP_WINDOWS))
+    if not enabled(settings):
+        return []
     with db.tx() as s:
-        s.execute(delete(UsageRow).where(UsageRow.bucket < now - window * KEEP_WINDOWS))
         totals = s.execute(
             select(UsageRow.api_key, UsageRow.user, func.sum(UsageRow.requests), func.sum(UsageRow.tokens),
                    func.sum(UsageRow.cost))
-            .where(UsageRow.bucket >= since).group_by(UsageRow.subject, UsageRow.api_key, UsageRow.user)).all()
-    period = int(now.timestamp()) // int(window.total_seconds())
-    alerts = []
-    for key, user, requests, tokens, cost in totals:
-        seen = {"requests": requests or 0, "tokens": tokens or 0, "cost": cost or 0.0}
-        for limit in LIMITS:
-            cap = getattr(settings, f"usage_max_{limit.metric}")
-            if cap and seen[limit.metric] > cap:
-                alerts.append(_alert(key, user, limit, seen[limit.metric], cap, settings, period))
-    return alerts
+            .where(UsageRow.bucket >= since, UsageRow.bucket <= now)
+            .group_by(UsageRow.subject, UsageRow.api_key, UsageRow.user)).all()
+        period = int(now.timestamp()) // int(window.total_seconds())
+        alerts = [_alert(key, user, limit, seen, cap, settings, period)
+                  for key, user, *sums in totals
+                  for limit, seen in zip(LIMITS, sums, strict=True)
+                  if (cap := getattr(settings, f"usage_max_{limit.metric}")) and (seen or 0) > cap]
+        keys = [f"id:{SOURCE}:{alert['id']}" for alert in alerts]  # intake's dedup key for a vendor id (indexed)
+        fired = set(s.execute(select(AlertRow.dedup_key).where(AlertRow.dedup_key.in_(keys))).scalars()) if keys else set()
+    return [alert for alert, key in zip(alerts, keys, strict=True) if key not in fired]  # no re-ingest every tick
 
 
 def _alert(key: str | None, user: str | None, limit: Limit, seen: float, cap: float, settings: IrflowSettings,

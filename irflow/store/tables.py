@@ -323,3 +323,4 @@ class UsageRow(Base):
     requests: Mapped[int] = mapped_column(BigInteger)
     tokens: Mapped[int] = mapped_column(BigInteger)
     cost: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ix_usage_windows_bucket", "bucket"),)

@@ -51,6 +51,15 @@ def test_spooled_batch_is_replayed_once_after_a_crash(tmp_path: Path) -> None:
     assert all(r.duplicate for r in again.results)  # what was replayed counts; a resend is a duplicate
 
 
+def test_a_spooled_body_that_cannot_be_stored_is_set_aside_not_fatal(tmp_path: Path) -> None:
+    rt = runtime.create(IrflowSettings(home=tmp_path, max_batch_bytes=4096))
+    spool.write(rt.settings.home, _alerts(200, "too-big"), None)  # over this server's batch limit now
+    spool.write(rt.settings.home, _alerts(2, "fine"), None)
+    assert replay_spool(rt) == 1, "the good body is replayed; the bad one does not stop the start-up"
+    assert spool.pending(rt.settings.home) == []
+    assert [p.suffix for p in spool.folder(rt.settings.home).iterdir()] == [".failed"]
+
+
 def test_size_limits_per_alert_and_per_batch() -> None:
     big = json.dumps({"title": "x" * 2000, "category": "jailbreak", "severity": "low", "actor": {}}).encode()
     with pytest.raises(BodyError, match="single alert of .* over the limit of 1000") as info:

@@ -95,7 +95,7 @@ def test_only_the_window_counts_and_old_buckets_go(store: tuple[Database, Irflow
     now = utcnow()
     ingest(db, settings, calls(4, now - timedelta(minutes=30)))
     ingest(db, settings, calls(4, now))
-    assert usage.over_limits(db, settings, now) == [], "4 now + 4 half an hour ago: within the limit"
+    assert usage.over_limits(db, settings, now.replace(second=0)) == [], "4 now + 4 half an hour ago: within limit"
     with db.tx() as s:
         assert min(r.bucket for r in s.execute(select(UsageRow)).scalars()) >= now - timedelta(minutes=15)
 
@@ -105,6 +105,37 @@ def test_the_master_key_and_placeholders_are_no_one(store: tuple[Database, Irflo
     ingest(db, settings, calls(10, utcnow(), master_key=True))
     with db.tx() as s:
         assert s.execute(select(UsageRow)).first() is None
+
+
+def test_hostile_counts_and_ids_never_cost_an_alert(store: tuple[Database, IrflowSettings]) -> None:
+    db, settings = store
+    now = utcnow()
+    huge = json.loads(calls(1, now, user="u" * 700))  # longer than the columns hold
+    huge |= {"id": "call-huge", "total_tokens": 10**20, "response_cost": 1e300, "startTime": now.timestamp() + 86_400}
+    alert = {"title": "pi", "category": "prompt_injection", "severity": "high", "actor": {"user": "eve"}}
+    report = intake.ingest(db, settings, split(f"{json.dumps(huge)}\n{json.dumps(alert)}".encode(),
+                                               max_bytes=1 << 26))
+    assert report.rejected == 0 and report.accepted == 1, _results(report)
+    with db.tx() as s:
+        rows = {(r.api_key, r.user): r for r in s.execute(select(UsageRow)).scalars()}
+        assert s.execute(select(AlertRow)).scalar_one().title == "pi"
+    assert set(rows) == {(KEY_HASH, None)}, "the long user id counts only under its key"
+    row = rows[(KEY_HASH, None)]
+    assert (row.requests, row.tokens, row.cost) == (1, usage.MAX_TOKENS, usage.MAX_COST)
+    assert row.bucket <= now, "a call stamped in the future counts now, not in every window to come"
+
+
+def test_nothing_is_counted_while_every_limit_is_off(tmp_path: Path) -> None:
+    settings = IrflowSettings(home=tmp_path / "home")
+    db = runtime.create(settings).db
+    ingest(db, settings, calls(50, utcnow()))
+    with db.tx() as s:
+        assert s.execute(select(UsageRow)).first() is None
+    assert usage.over_limits(db, settings) == []
+
+
+def _results(report: intake.IngestReport) -> list[dict[str, object]]:
+    return [r.as_json() for r in report.results]
 
 
 def test_garbled_counts_do_not_reject_a_call(store: tuple[Database, IrflowSettings]) -> None:

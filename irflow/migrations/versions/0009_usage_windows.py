@@ -27,8 +27,13 @@ def upgrade() -> None:
     sa.Column('cost', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('subject', 'bucket')
     )
+    with op.batch_alter_table('usage_windows', schema=None) as batch_op:
+        batch_op.create_index('ix_usage_windows_bucket', ['bucket'], unique=False)
 
 
 def downgrade() -> None:
+
+    with op.batch_alter_table('usage_windows', schema=None) as batch_op:
+        batch_op.drop_index('ix_usage_windows_bucket')
 
     op.drop_table('usage_windows')
