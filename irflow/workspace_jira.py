@@ -45,6 +45,12 @@ class SearchNotSettled(outbox.ItemNotReady):
 def sync(db: Database, systems: Systems, snap: Snapshot) -> str:
     """Open the issue if the incident has none, then bring priority, status, links and timeline up to date."""
     key = ensure_issue(db, systems.tickets, snap)
+    if snap.row.jira_key is None:
+        # Opened just now, from a snapshot read before: Slack's half runs alongside and may have created the
+        # channel meanwhile. Read the incident again; from here on Slack sees the key and queues a refresh.
+        from irflow.workspace import snapshot
+
+        snap = snapshot(db, snap.row.id)
     refresh(db, systems.tickets, snap, key)
     return key
 
