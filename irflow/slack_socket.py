@@ -67,16 +67,31 @@ class SocketMode:
         self._inbox = make(handler(rt, submit))
         self._retry_s, self._stop = retry_s, threading.Event()
         self._thread = threading.Thread(target=self._connect, name="irflow-slack-socket", daemon=True)
+        self._lock, self._closed = threading.Lock(), False
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """Close the connection; a connect still under way when this gives up waiting is closed as it ends."""
         self._stop.set()
         self._thread.join(timeout=10)
-        self._inbox.close()
+        self._close()
+
+    def _close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._inbox.close()
 
     def _connect(self) -> None:
+        try:
+            self._connect_until_up()
+        finally:
+            if self._stop.is_set():  # stop() came while connecting: nothing may stay connected after it
+                self._close()
+
+    def _connect_until_up(self) -> None:
         for attempt in itertools.count():
             try:
                 up = self._inbox.start()
