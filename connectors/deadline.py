@@ -3,8 +3,14 @@
 Prefect cannot interrupt a synchronous task running off the main thread, and abandoning a thread that is
 still talking to a target would leave irflow not knowing what the target did. So instead the step's deadline
 travels in a context variable: each request is sent with the smaller of the connector's own timeout and the
-time the step has left, and a step whose time is up sends nothing more. Either way the step ends as
-`StepTimedOut` (an `Unavailable`, so the step's retries apply) and no call outlives it.
+time the step has left, and a step whose time is up sends nothing more. The step then ends as
+`StepTimedOut` (an `Unavailable`, so the step's retries apply).
+
+The bound is `requests`' own: the timeout limits connecting and each wait for the next bytes, not the whole
+exchange. A target that answers within the time left is never cut off; one that goes silent is cut off
+when the step's time is up; one that trickles an answer a few bytes at a time can keep a single request
+going past it (the next request is then refused). boto3 clients have their timeouts fixed when built, so
+for AWS the deadline only stops the next call.
 """
 
 from __future__ import annotations
