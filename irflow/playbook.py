@@ -55,8 +55,10 @@ class Step(BaseModel):
     )
     requires_approval: bool = False
     on_failure: OnFailure = OnFailure.continue_
-    timeout: float = Field(default=30, gt=0, le=3600, description="Seconds one attempt of the step may take: "
-                           "every connector request it makes is cut to what is left, and none is sent after.")
+    timeout: float = Field(default=30, gt=0, le=300, description="Seconds one attempt of the step may take: "
+                           "every connector request it makes is cut to what is left, and none is sent after. At "
+                           "most 5 minutes, well inside the 10 after which a `running` action counts as left "
+                           "by a crash and is claimed again.")
     retries: int = Field(default=2, ge=0, le=10)
     min_alerts: int = Field(default=1, ge=1, description="Escalation ladder: plan this step once the incident "
                             "has at least this many alerts (repeats re-plan the incident).")
