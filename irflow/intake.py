@@ -314,7 +314,8 @@ def commit(db: Database, settings: IrflowSettings, group: list[Prepared]) -> Non
         usage.record(session, settings,
                      [o.usage for p in group for o in p.outcomes if isinstance(o, Ignored) and o.usage])
         for start in range(0, len(accepted), events.CHUNK):
-            outbox.enqueue(session, "alerts.received", None, {"alert_ids": accepted[start:start + events.CHUNK]})
+            outbox.enqueue(session, "alerts.received", None, {"alert_ids": accepted[start:start + events.CHUNK]},
+                           target=outbox.Target.PREFECT)  # one system: no fan-out step (two writes) needed
         for (via, source), data in totals.items():
             audit.append(session, actor=via, kind="alerts.ingested", subject=source or "auto", data=data)
 
