@@ -237,6 +237,7 @@ UNCERTAIN_BEFORE = ("an earlier attempt ended without an answer and may have mad
                     "recorded as before may be the state after it: check before relying on an undo")
 """A retry that finds the change already made cannot tell whether its own earlier attempt made it (a timeout
 after the target acted) or the state was so before; the timeline and audit say so instead of guessing."""
+NO_TTL = "its time limit is not applied: nothing undoes it automatically with a state that may be wrong"
 
 
 def execute(db: Database, systems: Systems, action_id: str, ttl_seconds: int | None = None) -> str:
@@ -259,10 +260,11 @@ def execute(db: Database, systems: Systems, action_id: str, ttl_seconds: int | N
         assert row is not None
         row.status, row.before, row.after, row.error = ActionStatus.done.value, outcome.before, outcome.after, None
         row.updated_at = utcnow()
-        if ttl_seconds:
-            row.expires_at = row.updated_at + timedelta(seconds=ttl_seconds)
         uncertain = retried and not outcome.changed
-        notes = [outcome.detail or "", UNCERTAIN_BEFORE if uncertain else ""]
+        if ttl_seconds and not uncertain:
+            row.expires_at = row.updated_at + timedelta(seconds=ttl_seconds)
+        notes = [outcome.detail or "", UNCERTAIN_BEFORE if uncertain else "",
+                 NO_TTL if uncertain and ttl_seconds else ""]
         detail = f" ({'; '.join(n for n in notes if n)})" if any(notes) else ""
         incidents.add_timeline(s, row.incident_id, "action", f"{row.name} on {row.target}: done{detail}")
         if row.undo_of is not None:

@@ -349,6 +349,7 @@ def test_a_retry_that_finds_the_change_made_says_the_before_state_is_uncertain( 
   action: keys.block
   target: litellm
   retries: 1
+  ttl: 4h
   args: {key: "{{ incident.actor.api_key }}"}
 """)
         incident_id = _alert(rt)
@@ -362,6 +363,8 @@ def test_a_retry_that_finds_the_change_made_says_the_before_state_is_uncertain( 
         done = s.execute(select(AuditRow).where(AuditRow.kind == "action.done")).scalars().one()
     assert any("may have made this change" in t for t in timeline), timeline
     assert done.data.get("before_uncertain") is True
+    assert step.expires_at is None and any("time limit is not applied" in t for t in timeline), \
+        "no automatic undo from a before-state that may be wrong"
 
 
 def test_a_first_attempt_that_finds_the_change_made_is_not_uncertain(make_rt) -> None:  # type: ignore[no-untyped-def]
