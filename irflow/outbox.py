@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -179,8 +180,11 @@ def _deliver_lane(db: Database, systems: Systems, handlers: Handlers, rows: list
     """One system's rows, oldest first. At the first failure that says the system itself is unwell (down,
     timing out, rate limited) the rest of the lane waits as long as that item does: while a system is down
     it gets one probe per backoff, not one timeout per item, and Retry-After holds for all its items."""
-    delivered = 0
+    delivered, leased_at = 0, time.monotonic()
     for index, row in enumerate(rows):
+        if time.monotonic() - leased_at > LEASE.total_seconds() / 2:  # a slow lane keeps what it claimed
+            _renew(db, [later.id for later in rows[index:]])
+            leased_at = time.monotonic()
         error = _deliver_one(db, systems, handlers, row)
         if error is None:
             delivered += 1
@@ -224,6 +228,13 @@ def _record(db: Database, row_id: int, error: ConnectorError | None) -> None:
 def _retry_at(error: ConnectorError, attempts: int) -> datetime:
     delay = error.retry_after if isinstance(error, RateLimited) else min(2**attempts, 300)
     return utcnow() + timedelta(seconds=delay)
+
+
+def _renew(db: Database, row_ids: list[int]) -> None:
+    """Extend the lease on claimed rows not delivered yet, so another deliverer does not take them over."""
+    with db.tx() as s:
+        s.execute(update(OutboxRow).where(OutboxRow.id.in_(row_ids), OutboxRow.status == DELIVERING)
+                  .values(next_attempt_at=utcnow() + LEASE))
 
 
 def _hold_back(db: Database, row_ids: Iterable[int], until: datetime, error: ConnectorError) -> None:

@@ -213,3 +213,24 @@ def test_a_refused_item_fails_without_holding_back_its_system(
     enqueue(db, incident_id="inc-000000000002")
     deliver(db, handlers)
     assert len(jira.calls) == 2 and {r.status for r in rows(db, "jira")} == {"failed"}
+
+
+def test_a_slow_lane_keeps_its_lease_on_what_it_has_not_delivered_yet(
+    db: Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(outbox, "LEASE", timedelta(seconds=0.4))
+    seen: list[tuple[Any, Any]] = []  # (now, the lease of the lane's next row) as another deliverer would see it
+
+    def slow(db_: Database, systems: object, item: OutboxRow) -> None:
+        with db.tx() as s:
+            later = s.execute(select(OutboxRow).where(OutboxRow.target == "slack", OutboxRow.id > item.id)
+                              .order_by(OutboxRow.id).limit(1)).scalar_one_or_none()
+            if later is not None:
+                seen.append((utcnow(), later.next_attempt_at))
+        threading.Event().wait(0.25)
+
+    for n in range(4):
+        enqueue(db, payload={"n": n})
+    deliver(db, {"incident.updated": {"slack": slow}})
+    assert all(r.status == DELIVERED for r in rows(db, "slack")) and len(seen) == 3
+    assert [lease > now for now, lease in seen] == [True, True, True], "another deliverer could have taken a row"
