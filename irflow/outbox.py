@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import ColumnElement, Select, Table, insert, select, update
 from sqlalchemy.orm import Session
 
-from irflow.connectors.errors import ConnectorError, RateLimited
+from irflow.connectors.errors import AuthError, ConnectorError, RateLimited
 from irflow.models import utcnow
 from irflow.store.tables import OutboxRow
 
@@ -37,6 +37,8 @@ FANNED_OUT = "fanned_out"
 """A target-less row whose per-system rows have been written: its work lives on in them."""
 log = logging.getLogger("irflow.outbox")
 MAX_ATTEMPTS = 8
+AUTH_RETRY = timedelta(minutes=5)
+"""How long an item refused for authentication waits before it is tried again."""
 LEASE = timedelta(minutes=5)
 """A claimed item whose deliverer died is claimed again after this; handlers are idempotent (they check
 what exists before creating), so a second attempt after a crash does not duplicate."""
@@ -219,6 +221,11 @@ def _record(db: Database, row_id: int, error: ConnectorError | None) -> None:
         row.last_error = str(error)[:2000]
         log.warning("outbox %s #%s (%s) for %s failed (attempt %s): %s", row.kind, row.id, row.target,
                     row.incident_id, row.attempts, error)
+        if isinstance(error, AuthError) and row.attempts < MAX_ATTEMPTS:
+            # A revoked token or a missing scope is fixed by a person, then a restart: keep the notification
+            # until then (MAX_ATTEMPTS x AUTH_RETRY) instead of losing every one queued meanwhile.
+            row.status, row.next_attempt_at = PENDING, utcnow() + AUTH_RETRY
+            return
         if not error.retryable or row.attempts >= MAX_ATTEMPTS:
             row.status = FAILED
             return

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from irflow import outbox
-from irflow.connectors.errors import ConnectorError, InvalidRequest, RateLimited, Unavailable
+from irflow.connectors.errors import AuthError, ConnectorError, InvalidRequest, RateLimited, Unavailable
 from irflow.models import utcnow
 from irflow.outbox import DELIVERED, FANNED_OUT, PENDING, ItemNotReady
 from irflow.store.engine import Database
@@ -234,3 +234,18 @@ def test_a_slow_lane_keeps_its_lease_on_what_it_has_not_delivered_yet(
     deliver(db, {"incident.updated": {"slack": slow}})
     assert all(r.status == DELIVERED for r in rows(db, "slack")) and len(seen) == 3
     assert [lease > now for now, lease in seen] == [True, True, True], "another deliverer could have taken a row"
+
+
+def test_a_refused_token_keeps_the_notifications_until_it_is_fixed(
+    db: Database, handlers: outbox.Handlers, slack: System,
+) -> None:
+    slack.failure = AuthError("token_revoked", system="slack", status=200)
+    for n in range(3):
+        enqueue(db, payload={"n": n})
+    deliver(db, handlers)
+    waiting = rows(db, "slack")
+    assert [r.status for r in waiting] == [PENDING] * 3 and all(r.next_attempt_at > utcnow() for r in waiting)
+    slack.failure = None  # the token is fixed (and irflow restarted)
+    make_due(db)
+    deliver(db, handlers)
+    assert [r.status for r in rows(db, "slack")] == [DELIVERED] * 3, "nothing queued meanwhile was lost"
