@@ -2,8 +2,9 @@
 
 Rows already in the outbox keep target NULL, which the deliverer reads as "every system that handles this
 kind" and fans out into one row per system, so nothing written before this revision is lost. After a
-downgrade, pending per-system rows become such rows again: each is then delivered to every system, which
-the idempotent handlers make harmless.
+downgrade, pending per-system rows become such rows again: each is then delivered to every system. Channels,
+issues and summaries come out the same (the handlers check what exists), but a pending SLA notice or Jira
+comment may be posted twice.
 
 Revision ID: 0008
 Revises: 0007
