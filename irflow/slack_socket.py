@@ -16,8 +16,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from irflow import slack_app
 from irflow.connectors.errors import AuthError, ConfigError, ConnectorError
+from irflow.redaction import trusted
 from irflow.runtime import Runtime
 
 log = logging.getLogger("irflow.slack.socket")
@@ -32,6 +35,7 @@ class Inbox(Protocol):
 
 
 Submit = Callable[[slack_app.Job], None]
+UNAVAILABLE = trusted("irflow could not take that command just now (its database did not answer); try again.")
 
 
 def handler(rt: Runtime, submit: Submit) -> Callable[[str, dict[str, Any]], dict[str, Any] | None]:
@@ -51,6 +55,9 @@ def handler(rt: Runtime, submit: Submit) -> Callable[[str, dict[str, Any]], dict
         except slack_app.PayloadError as exc:
             log.warning("refused a Socket Mode %s envelope: %s", kind, exc)
             return None
+        except SQLAlchemyError:  # the store is busy or down: say so in the acknowledgement rather than nothing
+            log.exception("Socket Mode %s envelope could not be taken", kind)
+            return slack_app.ephemeral(UNAVAILABLE) if kind == "slash_commands" else None
         log.info("ignored a Socket Mode %s envelope (irflow subscribes to no events)", kind)
         return None
 

@@ -58,3 +58,18 @@ def test_an_approve_press_queues_one_job(handle: tuple[Any, list[Any]]) -> None:
              "container": {"channel_id": "C0SECOPS1", "message_ts": "1.2"},
              "actions": [{"action_id": APPROVE, "value": "act-0123456789ab"}]}
     assert handle_("interactive", press) is None and len(queued) == 1
+
+
+def test_a_store_that_does_not_answer_is_said_in_the_acknowledgement(
+        handle: tuple[Any, list[Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from irflow import commands
+
+    def locked(*_: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(commands, "incident_for_channel", locked)
+    handle_, queued = handle
+    reply = handle_("slash_commands", {"user_id": "U0ALICE01", "channel_id": "C0SECOPS1", "text": "status"})
+    assert reply is not None and "try again" in reply["text"] and queued == []
