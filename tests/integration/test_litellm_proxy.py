@@ -108,7 +108,8 @@ def test_litellm_proxy_guardrail_block_becomes_an_incident(prefect_api: str, tmp
     marker = f"IRFLOW_TEST_LITELLM_RUN={run}"
 
     irflow_env = {k: v for k, v in os.environ.items() if not k.startswith("IRFLOW_")}
-    irflow_env |= {"IRFLOW_HOME": str(irflow_home), "IRFLOW_INTAKE_TOKEN": TOKEN, "PREFECT_API_URL": prefect_api}
+    irflow_env |= {"IRFLOW_HOME": str(irflow_home), "IRFLOW_INTAKE_TOKEN": TOKEN, "PREFECT_API_URL": prefect_api,
+                   "IRFLOW_USAGE_MAX_REQUESTS": "1000"}  # volume detectors on (they are off by default)
     irflow_env["IRFLOW_TEST_LITELLM_RUN"] = run
     # The proxy gets a clean environment: nothing of the test's (no credentials, no Prefect), a home of
     # its own, and outbound HTTP(S) through a dead loopback proxy, so an attempt to reach the internet
