@@ -14,12 +14,13 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from irflow import slack_app
 from irflow.connectors.errors import AuthError, ConfigError, ConnectorError
+from irflow.connectors.slack.socket import Handler, SocketModeInbox
 from irflow.redaction import trusted
 from irflow.runtime import Runtime
 
@@ -28,17 +29,11 @@ RETRY_S = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
 """Waits between attempts to open the first connection while Slack is unreachable; the last one repeats."""
 
 
-class Inbox(Protocol):
-    def start(self) -> bool: ...
-
-    def close(self) -> None: ...
-
-
 Submit = Callable[[slack_app.Job], None]
 UNAVAILABLE = trusted("irflow could not take that command just now (its database did not answer); try again.")
 
 
-def handler(rt: Runtime, submit: Submit) -> Callable[[str, dict[str, Any]], dict[str, Any] | None]:
+def handler(rt: Runtime, submit: Submit) -> Handler:
     """What each envelope type asks for; returns the acknowledgement's payload."""
 
     def handle(kind: str, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -67,11 +62,8 @@ def handler(rt: Runtime, submit: Submit) -> Callable[[str, dict[str, Any]], dict
 class SocketMode:
     """Opens the connection in the background (so intake never waits on Slack) and closes it on shutdown."""
 
-    def __init__(self, rt: Runtime, submit: Submit, *,
-                 inbox: Callable[[Callable[[str, dict[str, Any]], dict[str, Any] | None]], Inbox] | None = None,
-                 retry_s: tuple[float, ...] = RETRY_S) -> None:
-        make = inbox or _real_inbox(rt)
-        self._inbox = make(handler(rt, submit))
+    def __init__(self, rt: Runtime, submit: Submit, *, retry_s: tuple[float, ...] = RETRY_S) -> None:
+        self._inbox = SocketModeInbox(rt.systems.chat.settings, handler(rt, submit))
         self._retry_s, self._stop = retry_s, threading.Event()
         self._thread = threading.Thread(target=self._connect, name="irflow-slack-socket", daemon=True)
         self._lock, self._closed = threading.Lock(), False
@@ -114,13 +106,6 @@ class SocketMode:
                 continue
             log.info("Slack Socket Mode %s", "connected" if up else "connecting (slack_sdk keeps retrying)")
             return
-
-
-def _real_inbox(rt: Runtime) -> Callable[[Callable[[str, dict[str, Any]], dict[str, Any] | None]], Inbox]:
-    from irflow.connectors.slack.socket import SocketModeInbox
-
-    settings = rt.systems.chat.settings
-    return lambda handle: SocketModeInbox(settings, handle)
 
 
 def start_if_configured(rt: Runtime, submit: Submit) -> SocketMode | None:

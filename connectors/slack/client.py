@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.client import HTTPException
-from typing import Any, NoReturn, TypedDict
+from typing import Any, TypedDict
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -207,21 +208,18 @@ class SlackClient:
         """
         pending, refused = list(dict.fromkeys(users)), dict[str, str]()
         while pending:
-            try:
-                self._web.conversations_invite(channel=channel, users=pending)
-                return refused
-            except SlackApiError as exc:
-                failed = _per_user_errors(exc)
-                if not failed and _error_code(exc) == "already_in_channel":
+            with translated():
+                try:
+                    self._web.conversations_invite(channel=channel, users=pending)
                     return refused
-                if not failed or not set(failed) & set(pending):
-                    raise translate(exc) from exc
-                refused |= {user: code for user, code in failed.items() if code != "already_in_channel"}
-                pending = [user for user in pending if user not in failed]
-            except (OSError, HTTPException) as exc:
-                raise Unavailable(f"cannot reach Slack: {type(exc).__name__}", system=SYSTEM) from exc
-            except SlackClientError as exc:
-                _raise_client_error(exc)
+                except SlackApiError as exc:
+                    failed = _per_user_errors(exc)
+                    if not failed and _error_code(exc) == "already_in_channel":
+                        return refused
+                    if not failed or not set(failed) & set(pending):
+                        raise
+                    refused |= {user: code for user, code in failed.items() if code != "already_in_channel"}
+                    pending = [user for user in pending if user not in failed]
         return refused
 
     def add_bookmark(self, channel: str, title: SafeText, link: str) -> str:
@@ -278,16 +276,13 @@ class SlackClient:
                 return
 
     def _call(self, method: Callable[..., SlackResponse], **kwargs: Any) -> dict[str, Any]:
-        try:
-            return dict(method(**kwargs).data)  # type: ignore[arg-type]
-        except SlackApiError as exc:
-            if _error_code(exc) in ALREADY_DONE:
-                return dict(exc.response.data)
-            raise translate(exc) from exc
-        except (OSError, HTTPException) as exc:  # URLError, refused/reset connections, timeouts
-            raise Unavailable(f"cannot reach Slack: {type(exc).__name__}", system=SYSTEM) from exc
-        except SlackClientError as exc:
-            _raise_client_error(exc)
+        with translated():
+            try:
+                return dict(method(**kwargs).data)  # type: ignore[arg-type]
+            except SlackApiError as exc:
+                if _error_code(exc) in ALREADY_DONE:
+                    return dict(exc.response.data)
+                raise
 
 
 def _per_user_errors(exc: SlackApiError) -> dict[str, str]:
@@ -301,6 +296,15 @@ def _error_code(exc: SlackApiError) -> str | None:
     return str(data.get("error")) if isinstance(data, dict) and data.get("error") else None
 
 
-def _raise_client_error(exc: SlackClientError) -> NoReturn:
-    # slack_sdk refuses locally (bad URL scheme, bad proxy) before sending: a setup problem.
-    raise ConfigError(f"slack_sdk refused the request: {type(exc).__name__}", system=SYSTEM) from exc
+@contextmanager
+def translated() -> Iterator[None]:
+    """Every slack_sdk or network failure inside as one of `irflow.connectors.errors` (see `translate`)."""
+    try:
+        yield
+    except SlackApiError as exc:
+        raise translate(exc) from exc
+    except (OSError, HTTPException) as exc:  # URLError, refused/reset connections, timeouts
+        raise Unavailable(f"cannot reach Slack: {type(exc).__name__}", system=SYSTEM) from exc
+    except SlackClientError as exc:
+        # slack_sdk refuses locally (bad URL scheme, bad proxy) before sending: a setup problem.
+        raise ConfigError(f"slack_sdk refused the request: {type(exc).__name__}", system=SYSTEM) from exc

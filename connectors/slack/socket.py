@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.client import HTTPException
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackClientError
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
-from irflow.connectors.errors import ConfigError, Unavailable
-from irflow.connectors.slack.client import translate
+from irflow.connectors.errors import ConfigError
+from irflow.connectors.slack.client import translated
 from irflow.connectors.slack.seen import SeenWithin
 from irflow.connectors.slack.settings import SlackSettings
 
@@ -47,22 +45,14 @@ def probe(settings: SlackSettings) -> str:
     """
     if settings.app_token is None:
         raise ConfigError("SLACK_APP_TOKEN is not set", system=SYSTEM)
-    web = WebClient(base_url=settings.api_url, timeout=settings.timeout)
-    with _translated():
-        url = str(web.apps_connections_open(app_token=settings.app_token.get_secret_value())["url"])
+    with translated():
+        url = str(_web(settings).apps_connections_open(app_token=settings.app_token.get_secret_value())["url"])
     return dict(parse_qsl(urlsplit(url).query)).get("app_id", "")
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except SlackApiError as exc:
-        raise translate(exc) from exc
-    except (OSError, HTTPException) as exc:
-        raise Unavailable(f"cannot reach Slack: {type(exc).__name__}", system=SYSTEM) from exc
-    except SlackClientError as exc:
-        raise ConfigError(f"slack_sdk refused the request: {type(exc).__name__}", system=SYSTEM) from exc
+def _web(settings: SlackSettings) -> WebClient:
+    """A Web API client without a token: apps.connections.open takes the app-level token per call."""
+    return WebClient(base_url=settings.api_url, timeout=settings.timeout)
 
 
 class SocketModeInbox:
@@ -79,14 +69,13 @@ class SocketModeInbox:
         if settings.app_token is None:
             raise ConfigError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token", system=SYSTEM)
         self._handler, self._seen = handler, SeenWithin(ENVELOPE_MEMORY_S)
-        web = WebClient(base_url=settings.api_url, timeout=settings.timeout)
-        self._client = SocketModeClient(app_token=settings.app_token.get_secret_value(), web_client=web,
+        self._client = SocketModeClient(app_token=settings.app_token.get_secret_value(), web_client=_web(settings),
                                         logger=log, ping_interval=ping_interval, concurrency=4)
         self._client.socket_mode_request_listeners.append(self._on_request)
 
     def open_url(self) -> str:
         """A fresh single-use connection URL (slack_sdk sleeps through a 429's Retry-After itself)."""
-        with _translated():
+        with translated():
             return str(self._client.issue_new_wss_url())
 
     def start(self) -> bool:
