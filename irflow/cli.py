@@ -109,9 +109,7 @@ def ingest_bytes(rt: runtime.Runtime, raw: bytes, source: str | None, wait: bool
         raise CliError(str(exc)) from None
     report = intake.ingest(rt.db, rt.settings, items, source=source, via=via)
     if wait:
-        for incident_id in report.new_incidents:
-            orchestrate.respond(rt, incident_id)
-        orchestrate.escalate(rt, report.grown_incidents)
+        orchestrate.follow_up(rt, report)
         orchestrate.check_usage(rt)  # telemetry in this batch may have pushed a key over a volume limit
         orchestrate.deliver(rt)
     return report

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from sqlalchemy import select
@@ -21,7 +20,7 @@ from irflow import (
     usage,
     workspace,
 )
-from irflow.bodies import split
+from irflow.bodies import Item
 from irflow.models import Category, Severity, utcnow
 from irflow.runtime import Runtime
 from irflow.store.tables import AlertRow
@@ -95,9 +94,12 @@ def check_usage(rt: Runtime, now: datetime | None = None) -> list[str]:
     alerts = usage.over_limits(rt.db, rt.settings, now)
     if not alerts:
         return []
-    body = "\n".join(json.dumps(alert) for alert in alerts).encode()
-    items = split(body, max_bytes=rt.settings.max_batch_bytes, max_item_bytes=rt.settings.max_alert_bytes)
-    report = intake.ingest(rt.db, rt.settings, items, source="irflow", via="usage")
+    report = intake.ingest(rt.db, rt.settings, [Item(alert) for alert in alerts], source="irflow", via="usage")
+    return follow_up(rt, report)
+
+
+def follow_up(rt: Runtime, report: intake.IngestReport) -> list[str]:
+    """After an ingest: run the playbook of each new incident, advance the ladder of each grown one."""
     for incident_id in report.new_incidents:
         respond(rt, incident_id)
     escalate(rt, report.grown_incidents)

@@ -3,8 +3,9 @@ more tokens or spending far more than anyone should within a few minutes is how 
 abuse look from the gateway.
 
 Intake counts each unflagged call a gateway logs (LiteLLM's telemetry, `Ignored.usage`) into per-minute
-buckets per key (all its users) and per end user under the key they called with, in the same transaction as the rest of the submission (one upsert per
-subject and minute, however many calls). The worker's tick then compares the last
+buckets per key (all its users) and per end user under the key they called with, in the same transaction
+as the rest of the submission (one upsert per subject and minute, however many calls). The worker's tick
+then compares the last
 `usage_window_minutes` with the limits and raises an irflow alert for each subject over one: category
 model_extraction for calls and tokens, cost_abuse for spend. The alert goes through intake like any other,
 so it correlates with the actor's other alerts, runs the playbook, and fires once per window (its vendor id
@@ -27,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from irflow.models import Usage, utcnow
+from irflow.normalize import vendor_dedup_key
 from irflow.settings import IrflowSettings
 from irflow.store.engine import Database
 from irflow.store.tables import AlertRow, UsageRow
@@ -44,21 +46,25 @@ log = logging.getLogger("irflow.usage")
 @dataclass(frozen=True)
 class Limit:
     metric: str
-    column: str
+    """Also the counter's column and the setting's suffix (IRFLOW_USAGE_MAX_<METRIC>)."""
     category: str
     severity: str
     what: str
 
+    def cap(self, settings: IrflowSettings) -> float:
+        """The configured limit; 0 means this detector is off."""
+        return float(getattr(settings, f"usage_max_{self.metric}"))
+
 
 LIMITS = (
-    Limit("requests", "requests", "model_extraction", "high", "calls"),
-    Limit("tokens", "tokens", "model_extraction", "high", "tokens"),
-    Limit("cost", "cost", "cost_abuse", "medium", "USD of spend"),
+    Limit("requests", "model_extraction", "high", "calls"),
+    Limit("tokens", "model_extraction", "high", "tokens"),
+    Limit("cost", "cost_abuse", "medium", "USD of spend"),
 )
 
 
 def enabled(settings: IrflowSettings) -> bool:
-    return any(getattr(settings, f"usage_max_{limit.metric}") for limit in LIMITS)
+    return any(limit.cap(settings) for limit in LIMITS)
 
 
 def record(session: Session, settings: IrflowSettings, usages: list[Usage], now: datetime | None = None) -> None:
@@ -139,8 +145,8 @@ def over_limits(db: Database, settings: IrflowSettings, now: datetime | None = N
         alerts = [_alert(key, user, limit, seen, cap, settings, period)
                   for key, user, *sums in totals
                   for limit, seen in zip(LIMITS, sums, strict=True)
-                  if (cap := getattr(settings, f"usage_max_{limit.metric}")) and (seen or 0) > cap]
-        keys = [f"id:{SOURCE}:{alert['id']}" for alert in alerts]  # intake's dedup key for a vendor id (indexed)
+                  if (cap := limit.cap(settings)) and (seen or 0) > cap]
+        keys = [vendor_dedup_key(SOURCE, alert["id"]) for alert in alerts]  # what intake stores (indexed)
         fired = set(s.execute(select(AlertRow.dedup_key).where(AlertRow.dedup_key.in_(keys))).scalars()) if keys else set()
     return [alert for alert, key in zip(alerts, keys, strict=True) if key not in fired]  # no re-ingest every tick
 

@@ -130,10 +130,16 @@ def normalize_item(item: Any, path: str, source: str | None = None) -> Alert:
     return finish(NORMALIZERS[name](item, path))
 
 
+def vendor_dedup_key(source: str, vendor_id: str) -> str:
+    """The dedup key of a delivery its vendor gave an id: the same id from the same source is one delivery."""
+    return f"id:{source}:{vendor_id}"
+
+
 def finish(alert: Alert) -> Alert:
     """Fingerprint = what the alert says (not when it arrived); dedup_key = this delivery's identity."""
     alert.fingerprint = sha256_hex(canonical_json(alert.raw))
-    alert.dedup_key = f"id:{alert.source}:{alert.vendor_id}" if alert.vendor_id else f"fp:{alert.source}:{alert.fingerprint}"
+    alert.dedup_key = (vendor_dedup_key(alert.source, alert.vendor_id) if alert.vendor_id
+                       else f"fp:{alert.source}:{alert.fingerprint}")
     alert.group_key = group_key(alert)
     return alert
 
