@@ -217,7 +217,7 @@ def dry_run(systems: Systems, playbook: Playbook, context: dict[str, Any], g: Gu
 
 # --- execution ---------------------------------------------------------------------------------
 
-def _claim(db: Database, action_id: str) -> tuple[str, str, dict[str, Any]] | str:
+def _claim(db: Database, action_id: str) -> tuple[str, str, dict[str, Any], bool] | str:
     """Move a planned action to running (or say why not): the one place that decides to call a connector."""
     with db.tx() as s:
         row = s.get(ActionRow, action_id)
@@ -228,11 +228,10 @@ def _claim(db: Database, action_id: str) -> tuple[str, str, dict[str, Any]] | st
         if automation_paused(s) and row.approved_by is None and row.undo_of is None:
             return row.status
         row.status, row.updated_at = ActionStatus.running.value, utcnow()
-        # An earlier attempt that failed retryably (row.error) or died mid-call (stale) may have acted.
-        return row.name, row.system, dict(row.args) | ({RETRIED: True} if row.error or stale else {})
+        # The last item: an earlier attempt that failed retryably (row.error) or died mid-call (stale) may have acted.
+        return row.name, row.system, dict(row.args), bool(row.error) or stale
 
 
-RETRIED = "__retried"
 UNCERTAIN_BEFORE = ("an earlier attempt ended without an answer and may have made this change, so the state "
                     "recorded as before may be the state after it: check before relying on an undo")
 """A retry that finds the change already made cannot tell whether its own earlier attempt made it (a timeout
@@ -245,8 +244,7 @@ def execute(db: Database, systems: Systems, action_id: str, ttl_seconds: int | N
     claimed = _claim(db, action_id)
     if isinstance(claimed, str):
         return claimed
-    name, system, args = claimed
-    retried = bool(args.pop(RETRIED, False))
+    name, system, args, retried = claimed
     try:
         outcome = actions.get(name).run(systems, system, args, False)
     except ConnectorError as exc:
